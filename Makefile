@@ -1,0 +1,44 @@
+# faceanim: `make report` sets up and runs the main job; `make test` sets up and runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.faceanim-installed
+NODEPS = $$($(PY) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml','rb'))['tool']['faceanim']['no-deps']))")
+
+.PHONY: setup setup-nodeps report report-quick test lab bench strip-notebooks clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip "setuptools>=68,<81" wheel
+	$(PY) -m pip install --quiet -e ".[dev]"
+	$(MAKE) --no-print-directory setup-nodeps PY=$(PY)
+	$(PY) -m ipykernel install --sys-prefix --name faceanim --display-name "Python (faceanim)" >/dev/null
+	touch $(STAMP)
+
+# For conda users too (PY=python inside the activated env).
+setup-nodeps:
+	$(PY) -m pip install --quiet --no-deps $(NODEPS)
+
+report: setup
+	$(PY) -m faceanim report
+
+report-quick: setup
+	$(PY) -m faceanim report --quick
+
+test: setup
+	$(PY) -m pytest
+
+lab: setup
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+bench: setup
+	$(PY) bench/bench_face.py
+
+# Committed notebooks carry no outputs.
+strip-notebooks: setup
+	$(PY) -m jupyter nbconvert --clear-output --inplace notebooks/*.ipynb
+
+clean:
+	rm -rf $(VENV) data/demo .pytest_cache
