@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from faceanim import BackendError, FaceanimError, demo
+from conftest import needs
 from faceanim.face import (TEMPLATES, Face, FacePipeline, align_face, create_detector, create_landmarker,
                            paste_back, similarity_matrix)
 
@@ -154,3 +155,18 @@ def test_clear_errors(astronaut):
         align_face(astronaut, Face(box=[0, 0, 10, 10], score=1.0, points5=np.ones((5, 2))), "nope")
     with pytest.raises(ValueError, match="min_score"):
         create_detector("haar", min_score=2.0)
+
+
+@needs("face_videos")
+def test_mtcnn_finds_the_one_face_in_every_real_video(mtcnn):
+    """Frames 0, 30, 60, 90 of each real face video: exactly one face, big and confident (tilted heads and
+    open mouths included, which the frontal Haar cascade misses on some of these frames)."""
+    from faceanim.data import list_face_videos
+    from faceanim.io import VideoReader
+
+    for path in list_face_videos():
+        with VideoReader(path, step=30, max_frames=4) as reader:
+            for frame in reader:
+                faces = mtcnn.detect(frame.image)
+                assert len(faces) == 1, f"{path.name} frame {frame.index}: {len(faces)} faces"
+                assert faces[0].score > 0.95 and faces[0].size > 0.2 * min(reader.width, reader.height)
