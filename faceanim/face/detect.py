@@ -76,7 +76,7 @@ def _clip_box(box: np.ndarray, w: int, h: int) -> np.ndarray:
                     dtype=np.float32)
 
 
-@DETECTORS.register("mtcnn", "MTCNN (Zhang et al. 2016) from facenet-pytorch; accurate, 5 points, ~100 ms at 640x480 on CPU")
+@DETECTORS.register("mtcnn", "MTCNN (Zhang et al. 2016) from facenet-pytorch; accurate, 5 points, about half haar's speed (reports/bench_face.json)")
 class MTCNNDetector(FaceDetector):
     """MTCNN from ``facenet-pytorch`` (weights ship inside the package; nothing is downloaded).
 

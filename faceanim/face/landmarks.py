@@ -69,7 +69,7 @@ def _dlib_predictor(path: str):
     return dlib.shape_predictor(path)
 
 
-@LANDMARKERS.register("dlib68", "dlib's ERT shape predictor (Kazemi & Sullivan 2014), 68 points, ~2 ms per face")
+@LANDMARKERS.register("dlib68", "dlib's ERT shape predictor (Kazemi & Sullivan 2014), 68 points")
 class Dlib68Landmarker(Landmarker):
     """dlib's 68-point predictor. Boxes from any detector are first made square around the face, the
     framing dlib's model was trained on, which matters more than the detector that made them."""

@@ -75,7 +75,9 @@ def run_notebook(path: Path, output_root: Path, quick: bool, kernel: str = "pyth
     with atomic_path(executed) as tmp:
         try:
             pm.execute_notebook(str(path), str(tmp), parameters=params, kernel_name=kernel, cwd=str(path.parent),
-                                progress_bar=False, log_output=False, report_mode=False)
+                                progress_bar=False, log_output=False, report_mode=False,
+                                # keep the kernel's start-up chatter out of the progress lines
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"])
         except pm.PapermillExecutionError as exc:
             failure = (f"{_cell_name(path, tmp, exc.cell_index)} raised {exc.ename}: "
                        f"{str(exc.evalue).strip()[:500]}")
