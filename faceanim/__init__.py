@@ -5,12 +5,12 @@ The package follows the data: ``io`` (media) -> ``face`` (detect, landmarks, ali
 """
 
 from .errors import (BackendError, DataNotFoundError, FaceanimError, MediaError, NoFaceError, RegressionError,
-                     ReportError)
+                     ReportError, SettingError)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
     "FaceanimError", "MediaError", "DataNotFoundError", "NoFaceError", "BackendError", "ReportError",
-    "RegressionError",
+    "RegressionError", "SettingError",
 ]

@@ -12,6 +12,7 @@ __all__ = [
     "DataNotFoundError",
     "NoFaceError",
     "BackendError",
+    "SettingError",
     "ReportError",
     "RegressionError",
 ]
@@ -38,6 +39,10 @@ class BackendError(FaceanimError, KeyError):
 
     def __str__(self) -> str:  # KeyError would wrap the message in quotes
         return str(self.args[0]) if self.args else ""
+
+
+class SettingError(FaceanimError, ValueError):
+    """A parameter is out of range (a threshold above 1, a negative size ...)."""
 
 
 class ReportError(FaceanimError):

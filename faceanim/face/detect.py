@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from ..errors import BackendError, MediaError
+from ..errors import BackendError, SettingError
 from ..io import as_rgb
 from ._registry import Registry
 from .types import Face
@@ -37,9 +37,9 @@ class FaceDetector(ABC):
 
     def __init__(self, min_score: float = 0.5, max_side: int = 1600):
         if not 0.0 <= min_score <= 1.0:
-            raise ValueError(f"min_score must be in [0, 1], got {min_score}")
+            raise SettingError(f"min_score must be in [0, 1], got {min_score}; 0.9 suits mtcnn, 0.3 haar")
         if max_side < 64:
-            raise ValueError(f"max_side must be at least 64 px, got {max_side}")
+            raise SettingError(f"max_side must be at least 64 px, got {max_side}")
         self.min_score = float(min_score)
         self.max_side = int(max_side)
 
