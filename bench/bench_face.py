@@ -12,38 +12,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 
 from faceanim import demo
-from faceanim._atomic import atomic_path, write_json
+from _common import letterbox, write_report
+
+from faceanim._atomic import atomic_path
+from faceanim._system import cpu_name
 from faceanim.config import REPO_ROOT, has_dataset
 from faceanim.face import align_face, create_detector, create_landmarker
 from faceanim.io import VideoReader
-
-
-def letterbox(image: np.ndarray, w: int = 640, h: int = 480) -> np.ndarray:
-    import cv2
-
-    scale = min(w / image.shape[1], h / image.shape[0])
-    small = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
-    out = np.zeros((h, w, 3), np.uint8)
-    y, x = (h - small.shape[0]) // 2, (w - small.shape[1]) // 2
-    out[y:y + small.shape[0], x:x + small.shape[1]] = small
-    return out
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:
@@ -110,16 +91,10 @@ def main() -> None:
         "torch": torch.__version__, "results": results,
         "command": "FACEANIM_DATA=../shared/data python bench/bench_face.py",
     }
-    out = Path(args.out)
-    write_json(out, report)
-    plot(results, out.with_suffix(".png"))
-    print(f"wrote {out}")
+    write_report(report, args.out, lambda rep, path: plot(rep["results"], path))
 
 
 def plot(results: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = list(results)

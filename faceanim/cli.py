@@ -13,17 +13,12 @@ from .errors import FaceanimError
 __all__ = ["main"]
 
 
-def _detect(args: argparse.Namespace) -> int:
-    import pandas as pd
+def _expand_paths(items: list[str]) -> list[Path]:
+    """Files as given; folders replaced by the images inside them (sorted)."""
+    from .io import IMAGE_SUFFIXES
 
-    from .face import FacePipeline
-    from .io import IMAGE_SUFFIXES, is_video_path, read_image, write_image
-    from .viz import draw_faces
-
-    pipe = FacePipeline(args.detector, landmarker="dlib68" if (args.landmarks or args.output) else None,
-                        template=None, min_score=args.min_score)
     paths: list[Path] = []
-    for p in map(Path, args.paths):
+    for p in map(Path, items):
         if p.is_dir():
             found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES)
             if not found:
@@ -31,6 +26,19 @@ def _detect(args: argparse.Namespace) -> int:
             paths += found
         else:
             paths.append(p)
+    return paths
+
+
+def _detect(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .face import FacePipeline
+    from .io import is_video_path, read_image, write_image
+    from .viz import draw_faces
+
+    pipe = FacePipeline(args.detector, landmarker="dlib68" if (args.landmarks or args.output) else None,
+                        template=None, min_score=args.min_score)
+    paths = _expand_paths(args.paths)
     if args.output and len(paths) != 1:
         raise FaceanimError("-o/--output writes one annotated image: pass exactly one image path")
     tables = []
@@ -63,6 +71,98 @@ def _detect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recognize(args: argparse.Namespace) -> int:
+    from .emotion import create_recognizer
+    from .io import read_image
+
+    rec = create_recognizer(args.model, threshold=args.threshold, detector=args.detector,
+                            flip_tta=not args.no_tta)
+    rows = []
+    for path in _expand_paths(args.paths):
+        image = read_image(path)
+        if args.aligned:
+            readings = rec.recognize_aligned([image], sources=[str(path)])
+        else:
+            readings = rec.recognize(image, source=str(path))
+            if not readings:
+                print(f"{path}: no face found", file=sys.stderr)
+        for i, r in enumerate(readings):
+            if args.json:
+                print(json.dumps({"path": str(path), "face": i, **{k: v for k, v in r.to_dict().items()
+                                                                   if k != "source"}}), flush=True)
+            else:
+                rows.append({"path": str(path), "face": i, "label": r.label, "shown": r.shown,
+                             "confidence": round(r.confidence, 3), "intensity": round(r.intensity, 3)})
+    if not args.json:
+        import pandas as pd
+
+        print(pd.DataFrame(rows).to_string(index=False) if rows else "no faces found")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .emotion import TrainConfig, export_emotion_weights, train_emotion
+
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                      ferplus_mix=args.ferplus_mix, limit=args.limit, threads=args.threads)
+    result = train_emotion(cfg, run_dir=args.run_dir, stop_after=args.stop_after, device=args.device,
+                           progress=sys.stderr.isatty())
+    print(result)
+    if len(result.history) < cfg.epochs:
+        print(f"stopped after epoch {len(result.history)}/{cfg.epochs}; run the same command again to resume")
+        return 0
+    if args.name:
+        export_emotion_weights(args.run_dir, args.name, root=args.weights_dir)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .emotion import create_recognizer
+    from .emotion.evaluate import evaluate_emotion
+
+    rec = create_recognizer(args.model)
+    ev = evaluate_emotion(rec, out_dir=args.output, quick=args.quick, peers=args.peer or [],
+                          progress=sys.stderr.isatty())
+    print(ev)
+    return 0
+
+
+def _emoji(args: argparse.Namespace) -> int:
+    from .video import EmotionStream
+
+    source = int(args.video) if args.video.isdigit() else args.video
+    stream = EmotionStream(detector=args.detector, stride=args.stride, smoothing=args.smoothing,
+                           hysteresis=args.hysteresis, band=args.band, threshold=args.threshold,
+                           max_faces=args.max_faces)
+    result = stream.run(source, output=args.output, log=args.log, step=args.every, max_frames=args.max_frames,
+                        progress=sys.stderr.isatty())
+    print(result)
+    if len(result.readings):
+        print(result.summary().drop(columns=["run_id"]).round(3).to_string(index=False))
+    for what, path in (("video", result.output), ("log", result.log_path)):
+        if path is not None:
+            print(f"wrote {what}: {path}" + (f" (run {result.run_id})" if what == "log" else ""))
+    return 0
+
+
+def _log(args: argparse.Namespace) -> int:
+    from .video import export_log, read_log, read_runs, summarize
+
+    runs = read_runs(args.path)
+    run = args.run
+    if run is None and len(runs):
+        run = runs["run_id"].iloc[-1]
+    table = read_log(args.path, run)
+    cols = ["run_id", "source", "frames", "analysed", "skipped"]
+    print(runs[cols].to_string(index=False) if len(runs) else "no runs")
+    print(f"\nrun {run}: {len(table)} readings")
+    if len(table):
+        print(summarize(table).drop(columns=["run_id"]).round(3).to_string(index=False))
+    if args.export:
+        print(f"wrote {export_log(args.path, args.export, run)}")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from .report import run_reports
 
@@ -86,6 +186,9 @@ def _info(args: argparse.Namespace) -> int:
     print("landmarkers:")
     for name, text in available_landmarkers().items():
         print(f"  {name:8s} {text}")
+    from .emotion import available_recognizers
+
+    print("recognizers:", ", ".join(available_recognizers()) or "none (train one: faceanim train emotion)")
     return 0
 
 
@@ -112,6 +215,68 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-baseline", action="store_true", help="do not compare with tests/baselines/")
     p.set_defaults(func=_report)
 
+    p = sub.add_parser("recognize", help="emotion and intensity of every face in images or folders (JSON lines)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image or folder of images")
+    p.add_argument("--aligned", action="store_true",
+                   help="each image is already an aligned face crop (any size, e.g. FER's 48 px): no detection")
+    p.add_argument("--json", action="store_true", help="one JSON object per face per line")
+    p.add_argument("--model", default="emotion_resnet", help="recognizer: weights name in weights/ (default) or 'fer'")
+    p.add_argument("--threshold", type=float, default=0.3, help="intensity from which a face shows an emotion (0-1)")
+    p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "haar"], help="face detector (default: mtcnn)")
+    p.add_argument("--no-tta", action="store_true", help="skip the mirrored second pass (2x faster)")
+    p.set_defaults(func=_recognize)
+
+    p = sub.add_parser("emoji", help="annotate a video (or webcam index) with emotions and emoji; log to SQLite")
+    p.add_argument("video", help="video file, or a webcam index such as 0")
+    p.add_argument("-o", "--output", help="annotated video to write (.mp4, .avi or .gif)")
+    p.add_argument("--log", help="SQLite file for every reading (created on demand)")
+    p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "haar"])
+    p.add_argument("--stride", type=int, default=5, help="run the detector every N analysed frames (track between)")
+    p.add_argument("--smoothing", type=float, default=0.3, help="per-face EMA strength in [0, 1) (0 = off)")
+    p.add_argument("--hysteresis", type=float, default=0.1,
+                   help="a new label must beat the current one's probability by this much (0 = off)")
+    p.add_argument("--band", type=float, default=0.1, help="hysteresis band around the intensity threshold")
+    p.add_argument("--threshold", type=float, default=0.3, help="intensity from which a face shows an emotion")
+    p.add_argument("--every", type=int, default=1, help="analyse every N-th frame")
+    p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--max-faces", type=int, default=None)
+    p.set_defaults(func=_emoji)
+
+    p = sub.add_parser("log", help="read a reading log: `faceanim log show run.sqlite`")
+    lsub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
+    s = lsub.add_parser("show", help="runs, and the per-face summary of one run (the last by default)")
+    s.add_argument("path", help="the SQLite log")
+    s.add_argument("--run", default=None, help="run id (default: the last run)")
+    s.add_argument("--export", default=None, help="also write that run's readings to a .csv or .parquet file")
+    s.set_defaults(func=_log)
+
+    p = sub.add_parser("train", help="train a model (resumable): `faceanim train emotion`")
+    tsub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
+    t = tsub.add_parser("emotion", help="the emotion CNN on FER-2013, then its CK+ intensity head")
+    t.add_argument("--epochs", type=int, default=50)
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--lr", type=float, default=0.1, help="peak learning rate of the one-cycle schedule")
+    t.add_argument("--ferplus-mix", type=float, default=0.2, help="weight of FER+ votes in the targets (0-1)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--limit", type=int, default=None, help="use at most this many Training faces (smoke runs)")
+    t.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    t.add_argument("--device", default=None, help="cpu or cuda (default: cuda when there is one)")
+    t.add_argument("--run-dir", default="runs/emotion/resnet", help="checkpoints and history (resumes from here)")
+    t.add_argument("--stop-after", type=int, default=None, help="end this call after N epochs (resume later)")
+    t.add_argument("--name", default="emotion_resnet",
+                   help="weights name to export when training finishes ('' to skip the export)")
+    t.add_argument("--weights-dir", default=None, help="where to export (default: the repo's weights/)")
+    t.set_defaults(func=_train)
+
+    p = sub.add_parser("evaluate", help="measure a model into reports/: `faceanim evaluate emotion`")
+    esub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
+    e = esub.add_parser("emotion", help="accuracy, F1, calibration, CK+ intensity, CK+48, robustness")
+    e.add_argument("--model", default="emotion_resnet")
+    e.add_argument("--output", default=None, help="report folder (default: reports/)")
+    e.add_argument("--quick", action="store_true", help="600 faces per split and 2 CK+ folds (smoke run)")
+    e.add_argument("--peer", action="append", help="also run this recognizer on the same faces (e.g. fer)")
+    e.set_defaults(func=_evaluate)
+
     p = sub.add_parser("info", help="version, data folder and datasets found, backends")
     p.set_defaults(func=_info)
     return parser
@@ -125,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if getattr(args, "min_score", "absent") is None:
         args.min_score = {"mtcnn": 0.9, "haar": 0.3}[args.detector]
+    if not 0.0 <= getattr(args, "threshold", 0.0) <= 1.0:
+        print(f"faceanim {args.command}: error: --threshold must be in [0, 1], got {args.threshold}", file=sys.stderr)
+        return 2
     try:
         return args.func(args)
     except FaceanimError as exc:

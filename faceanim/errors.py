@@ -15,6 +15,7 @@ __all__ = [
     "SettingError",
     "ReportError",
     "RegressionError",
+    "WeightsError",
 ]
 
 
@@ -51,3 +52,7 @@ class ReportError(FaceanimError):
 
 class RegressionError(FaceanimError):
     """A notebook's metrics moved outside the tolerance of the committed baseline."""
+
+
+class WeightsError(FaceanimError, FileNotFoundError):
+    """A weights file is missing, damaged (checksum mismatch) or of the wrong kind."""

@@ -188,6 +188,8 @@ class VideoReader:
         self._container = None
         self._capture = None
         self._first: np.ndarray | None = None
+        #: damaged packets skipped so far (a damaged file is read past them, not stopped)
+        self.skipped = 0
         if isinstance(source, (int, np.integer)) and not isinstance(source, bool):
             self._open_camera(int(source))
         else:
@@ -226,16 +228,30 @@ class VideoReader:
         self.frame_count: int | None = count if count > 0 else None
 
     def _decode_file(self) -> Iterator[np.ndarray]:
+        import logging
+
         import av
 
+        log = logging.getLogger(__name__)
+        bad_run = 0
         try:
-            for frame in self._container.decode(self._stream):
-                yield frame.to_ndarray(format="rgb24")
+            for packet in self._container.demux(self._stream):
+                try:
+                    frames = packet.decode()
+                except av.error.FFmpegError as exc:
+                    # A damaged packet: count it and go on with the next one (a long run of them ends it).
+                    self.skipped += 1
+                    bad_run += 1
+                    if bad_run > 100:
+                        log.warning("%s: %d damaged packets in a row, stopping: %s", self.path, bad_run, exc)
+                        return
+                    continue
+                bad_run = 0
+                for frame in frames:
+                    yield frame.to_ndarray(format="rgb24")
         except av.error.FFmpegError as exc:
-            # A decoder error mid-stream (truncated file): stop cleanly at the last good frame.
-            import logging
-
-            logging.getLogger(__name__).warning("%s: decoding stopped early: %s", self.path, exc)
+            # A demuxer error mid-stream (truncated file): stop cleanly at the last good frame.
+            log.warning("%s: decoding stopped early: %s", self.path, exc)
         except ValueError as exc:  # PyAV raises ValueError for unknown pixel formats
             raise MediaError(f"{self.path}: frames cannot be converted to RGB ({exc})") from None
 

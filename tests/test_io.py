@@ -160,3 +160,22 @@ def test_real_video_metadata():
         assert reader.fps == pytest.approx(25.0)
         n = sum(1 for _ in reader)
     assert n == 78
+
+
+def _damaged_copy(src, dst):
+    data = bytearray(open(src, "rb").read())
+    rng = np.random.default_rng(0)
+    for off in (len(data) // 3, len(data) // 2):
+        data[off:off + 3000] = rng.integers(0, 256, 3000, dtype=np.uint8).tobytes()
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def test_damaged_video_is_read_past_the_damage(tmp):
+    from faceanim import demo
+
+    path = _damaged_copy(demo.demo_video(frames=120), tmp / "damaged.mp4")
+    with io.VideoReader(path) as reader:
+        n = sum(1 for _ in reader)
+        assert reader.skipped >= 1
+    assert 100 <= n < 120  # the frames after the damage are still read

@@ -1,0 +1,66 @@
+"""Turn a finished training run into committed weights: pick the PublicTest-best epoch, fit the
+intensity head on CK+ (all subjects) and FER+ anchors, and write ``weights/<name>.pt`` + ``.json``."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["export_emotion_weights"]
+
+
+def export_emotion_weights(run_dir: str | os.PathLike, name: str = "emotion_resnet", ck=None, fer=None,
+                           root: str | os.PathLike | None = None, command: str | None = None,
+                           progress: bool = True, log=print) -> Path:
+    """Write ``<root>/<name>.pt`` from ``run_dir/best.pt`` with a fitted intensity head; returns its path."""
+    import torch
+
+    from ..config import has_dataset
+    from ..data import load_fer2013
+    from ..errors import WeightsError
+    from ..weights import save_weights
+    from .intensity import align_ckplus, fit_final_head
+    from .model import EmotionNet, NetConfig
+    from .recognizer import DEFAULT_THRESHOLD
+    from .train import load_checkpoint
+
+    best = Path(run_dir) / "best.pt"
+    if not best.exists():
+        raise WeightsError(f"{best} does not exist: train first (`faceanim train emotion --run-dir {run_dir}`)")
+    state = load_checkpoint(best)
+    cfg = state["config"]
+    model = EmotionNet(NetConfig.from_dict(cfg["net"]))
+    model.load_state_dict(state["model"])
+    model.eval()
+    t0 = time.time()
+    fer = fer if fer is not None else load_fer2013()
+    head = {"trained_on": "none (no CK+ sequences found): intensity is untrained"}
+    if ck is None and has_dataset("ckplus_sequences"):
+        ck = align_ckplus(progress=progress)
+    if ck is not None:
+        w, b = fit_final_head(model, ck, fer)
+        head = {"trained_on": f"CK+ {len(ck)} sequences / {len(set(ck.subjects))} subjects (pairwise order, "
+                              "neutral/apex anchors, position as ordinal soft target) and FER+ consensus faces "
+                              "of FER-2013 Training (ranking)",
+                "seconds": round(time.time() - t0, 1)}
+        log(f"intensity head fitted on {len(ck)} CK+ sequences ({head['seconds']} s)")
+    metadata = {
+        "kind": "emotion",
+        "classes": ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"],
+        "input": "48x48 gray face aligned with faceanim's 'fer' template (FER-2013 framing)",
+        "net": cfg["net"], "train_config": {k: v for k, v in cfg.items() if k != "net"},
+        "epoch": state["epoch"], "public_test_accuracy": state["public_acc"],
+        "history": state["history"], "training_seconds": round(state["seconds"], 1),
+        "hardware": state["hardware"], "torch": state["torch"],
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "intensity_head": head, "default_threshold": DEFAULT_THRESHOLD,
+        "command": command or " ".join(shlex.quote(a) for a in ["faceanim", *sys.argv[1:]]),
+        "protocol": "FER-2013 Training fits, PublicTest picks the epoch; PrivateTest is only read by "
+                    "`faceanim evaluate emotion`.",
+    }
+    path = save_weights({"model": model.state_dict()}, name, metadata, root=root)
+    log(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return path

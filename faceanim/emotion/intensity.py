@@ -1,0 +1,254 @@
+"""Expression intensity learned from real orderings, not from softmax confidence.
+
+Girard et al. (2015) show that class probability is a poor measure of intensity. Our intensity head is
+a linear score on the network's embedding, trained on:
+
+* **CK+ neutral-to-apex sequences**: within a sequence a later frame is at least as intense as an
+  earlier one (pairwise ranking loss), the first frame is neutral (target 0) and the last the apex
+  (target 1), and, as an ordinal-regression term, each frame's position in the sequence is a soft target
+  (without it the score jumps from 0 to 1 like a step: it ranks as well but a subtle smile reads as 0 or 1);
+* **FER+ crowd votes** on FER-2013 Training faces: a face that at least 8 of 10 annotators call one
+  non-neutral emotion should score above a face that at least 8 of 10 call neutral (ranking loss), which
+  carries the scale from a lab with 10 people to faces in the wild.
+
+:func:`intensity_cross_validation` measures it with leave-subjects-out folds, so each CK+ sequence is
+scored by a head that never saw its person; :func:`fit_intensity_head` fits the head that ships.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["CKAligned", "align_ckplus", "fer_anchor_faces", "fit_intensity_head", "intensity_cross_validation",
+           "IntensityCV", "spearman", "fit_final_head"]
+
+
+@dataclass
+class CKAligned:
+    """CK+ sequences aligned to the ``fer`` template: ``crops[i]`` is ``(T_i, 48, 48)`` uint8."""
+
+    names: list[str]
+    subjects: list[str]
+    emotions: list[str]
+    crops: list[np.ndarray] = field(repr=False)
+    missed: int = 0  # frames where no face was found (the previous frame's face was reused)
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+
+def align_ckplus(sequences=None, detector: str = "mtcnn", progress: bool = True) -> CKAligned:
+    """Detect and align every frame of every CK+ sequence (the last found face is reused on a miss)."""
+    from tqdm.auto import tqdm
+
+    from ..data import load_ckplus_sequences
+    from ..face import FacePipeline
+    from ..face.align import align_face
+
+    seqs = sequences if sequences is not None else load_ckplus_sequences()
+    pipe = FacePipeline(detector, landmarker=None if detector == "mtcnn" else "dlib68", template=None, max_faces=1)
+    crops, missed = [], 0
+    total = sum(len(s) for s in seqs)
+    with tqdm(total=total, desc="aligning CK+", unit="frame", disable=not progress, mininterval=2.0) as bar:
+        for s in seqs:
+            out, last = [], None
+            for frame in s.frames:
+                faces = pipe(frame).faces
+                if faces:
+                    last = faces[0]
+                else:
+                    missed += 1
+                if last is None:  # nothing yet: fall back to the whole frame
+                    from .recognizer import to_gray48
+                    out.append(to_gray48(frame))
+                else:
+                    out.append(align_face(frame, last, "fer").image)
+                bar.update()
+            crops.append(np.stack(out))
+    return CKAligned(names=[s.name for s in seqs], subjects=[s.subject for s in seqs],
+                     emotions=[s.emotion for s in seqs], crops=crops, missed=missed)
+
+
+def fer_anchor_faces(fer, split: str = "Training", agree: int = 8, limit: int = 3000, seed: int = 0):
+    """``(neutral_images, expressive_images)``: FER faces at least ``agree`` of 10 FER+ annotators call
+    neutral, or call one and the same non-neutral emotion (at most ``limit`` of each, sampled)."""
+    part = fer.split(split)
+    votes = part.ferplus_distribution()
+    ok = ~np.isnan(votes).any(1)
+    total = part.ferplus_votes.sum(1)
+    share = np.where(ok[:, None], votes, 0) * np.where(total > 0, total, 1)[:, None] / 10.0
+    neutral = ok & (share[:, 6] >= agree / 10.0)
+    expressive = ok & (np.delete(share, 6, axis=1).max(1) >= agree / 10.0)
+    rng = np.random.default_rng(seed)
+    pick = lambda m: rng.permutation(np.flatnonzero(m))[:limit]  # noqa: E731
+    return part.images[pick(neutral)], part.images[pick(expressive)]
+
+
+def fit_intensity_head(seq_feats: list[np.ndarray], neutral_feats: np.ndarray | None = None,
+                       expressive_feats: np.ndarray | None = None, l2: float = 1e-2, steps: int = 100,
+                       wild_weight: float = 0.5, graded: float = 1.0, seed: int = 0) -> tuple[np.ndarray, float]:
+    """Fit ``(w, b)`` so that ``sigmoid(f @ w + b)`` is the intensity of a face with embedding ``f``."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.manual_seed(seed)
+    feats = np.concatenate(seq_feats)
+    mu, sd = feats.mean(0), feats.std(0) + 1e-6
+    norm = lambda a: torch.from_numpy(((a - mu) / sd).astype(np.float32))  # noqa: E731
+    x = norm(feats)
+    # every ordered pair (earlier, later) of every sequence; each sequence weighs the same
+    offsets = np.cumsum([0] + [len(f) for f in seq_feats])
+    pi, pj, pw, first, last = [], [], [], [], []
+    for k, f in enumerate(seq_feats):
+        i, j = np.triu_indices(len(f), k=1)
+        pi.append(i + offsets[k])
+        pj.append(j + offsets[k])
+        pw.append(np.full(len(i), 1.0 / max(len(i), 1) / len(seq_feats)))
+        first.append(offsets[k])
+        last.append(offsets[k + 1] - 1)
+    pi, pj = torch.from_numpy(np.concatenate(pi)), torch.from_numpy(np.concatenate(pj))
+    pw = torch.from_numpy(np.concatenate(pw).astype(np.float32))
+    first, last = torch.tensor(first), torch.tensor(last)
+    progress = torch.from_numpy(np.concatenate([np.linspace(0, 1, len(f)) for f in seq_feats]).astype(np.float32))
+    frame_w = torch.from_numpy(np.concatenate([np.full(len(f), 1.0 / len(f) / len(seq_feats))
+                                               for f in seq_feats]).astype(np.float32))
+    wild = neutral_feats is not None and expressive_feats is not None and len(neutral_feats) and len(expressive_feats)
+    if wild:  # a fixed random pairing of consensus-expressive with consensus-neutral faces
+        rng = np.random.default_rng(seed)
+        m = min(len(neutral_feats), len(expressive_feats))
+        neg = norm(np.asarray(neutral_feats)[rng.permutation(len(neutral_feats))[:m]])
+        pos = norm(np.asarray(expressive_feats)[rng.permutation(len(expressive_feats))[:m]])
+    w = torch.zeros(feats.shape[1], requires_grad=True)
+    b = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], lr=0.5, max_iter=steps, max_eval=int(steps * 1.5), line_search_fn="strong_wolfe")
+    ones, zeros = torch.ones(len(last)), torch.zeros(len(first))
+
+    def closure():
+        opt.zero_grad()
+        score = x @ w
+        rank = (F.softplus(-(score[pj] - score[pi])) * pw).sum()
+        anchor = (F.binary_cross_entropy_with_logits(score[first] + b, zeros)
+                  + F.binary_cross_entropy_with_logits(score[last] + b, ones)) / 2
+        loss = rank + anchor + l2 * (w @ w)
+        if graded:  # ordinal regression on the position: keeps the 0..1 scale graded, not a step
+            soft = F.binary_cross_entropy_with_logits(score + b, progress, reduction="none")
+            loss = loss + graded * (soft * frame_w).sum()
+        if wild:
+            loss = loss + wild_weight * F.softplus(-(pos @ w - neg @ w)).mean()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    w_raw = w.detach().numpy() / sd
+    b_raw = float(b.detach().numpy()[0] - (mu / sd) @ w.detach().numpy())
+    return w_raw.astype(np.float32), b_raw
+
+
+def spearman(values: np.ndarray) -> float:
+    """Spearman correlation of ``values`` with their position (frame order); NaN if constant."""
+    from scipy.stats import spearmanr
+
+    values = np.asarray(values, np.float64)
+    if len(values) < 3 or np.allclose(values, values[0]):
+        return float("nan")
+    return float(spearmanr(np.arange(len(values)), values).statistic)
+
+
+@dataclass
+class IntensityCV:
+    """Leave-subjects-out results: ``table`` has one row per sequence, ``frames`` one row per frame."""
+
+    table: "pandas.DataFrame"  # noqa: F821
+    frames: "pandas.DataFrame"  # noqa: F821
+
+    @property
+    def mean_spearman(self) -> float:
+        return float(self.table["spearman"].mean())
+
+    def threshold_accuracy(self, threshold: float) -> float:
+        """Balanced accuracy of ``intensity >= threshold`` telling apex frames from neutral first frames."""
+        f = self.frames
+        neutral, apex = f[f["frame"] == 0]["intensity"], f[f["progress"] == 1.0]["intensity"]
+        return float(((neutral < threshold).mean() + (apex >= threshold).mean()) / 2)
+
+    def summary(self, threshold: float | None = None) -> dict:
+        from .recognizer import DEFAULT_THRESHOLD
+
+        t = self.table
+        threshold = DEFAULT_THRESHOLD if threshold is None else threshold
+        grid = np.round(np.arange(0.05, 0.96, 0.05), 2)
+        accs = [self.threshold_accuracy(g) for g in grid]
+        return {"threshold": threshold, "threshold_balanced_accuracy": self.threshold_accuracy(threshold),
+                "best_threshold": float(grid[int(np.argmax(accs))]), "best_threshold_balanced_accuracy": max(accs),"intensity_spearman_mean": self.mean_spearman,
+                "intensity_spearman_median": float(t["spearman"].median()),
+                "intensity_spearman_min": float(t["spearman"].min()),
+                "p_not_neutral_spearman_mean": float(t["spearman_p_not_neutral"].mean()),
+                "max_prob_spearman_mean": float(t["spearman_max_prob"].mean()),
+                "intensity_first_frame_mean": float(t["first"].mean()),
+                "intensity_last_frame_mean": float(t["last"].mean()),
+                "sequences": int(len(t)), "subjects": int(t["subject"].nunique())}
+
+
+def intensity_cross_validation(model, ck: CKAligned, fer=None, n_folds: int | None = None,
+                               progress: bool = True, **fit_kwargs) -> IntensityCV:
+    """Score every CK+ sequence with a head fitted without its subject (one fold per subject by default).
+
+    Also scores two softmax baselines on the same frames: ``1 - p(neutral)`` and the top probability.
+    """
+    import pandas as pd
+    import torch
+
+    from .train import predict_logits
+
+    embed = lambda imgs: predict_logits(model, imgs, with_intensity=True)  # noqa: E731
+    seq_logits, seq_feats = [], []
+    for crops in ck.crops:
+        logits, _, f = embed(crops)
+        seq_logits.append(torch.softmax(logits, 1).numpy())
+        seq_feats.append(f.numpy())
+    neutral = expressive = None
+    if fer is not None:
+        n_img, e_img = fer_anchor_faces(fer)
+        neutral, expressive = embed(n_img)[2].numpy(), embed(e_img)[2].numpy()
+    subjects = sorted(set(ck.subjects))
+    n_folds = n_folds or len(subjects)
+    groups = [subjects[i::n_folds] for i in range(n_folds)]
+    rows, frame_rows = [], []
+    for fold, held in enumerate(groups):
+        train = [k for k, s in enumerate(ck.subjects) if s not in held]
+        test = [k for k, s in enumerate(ck.subjects) if s in held]
+        w, b = fit_intensity_head([seq_feats[k] for k in train], neutral, expressive, **fit_kwargs)
+        for k in test:
+            inten = 1 / (1 + np.exp(-(seq_feats[k] @ w + b)))
+            probs = seq_logits[k]
+            rows.append({"sequence": ck.names[k], "subject": ck.subjects[k], "emotion": ck.emotions[k],
+                         "fold": fold, "frames": len(inten), "spearman": spearman(inten),
+                         "spearman_p_not_neutral": spearman(1 - probs[:, 6]),
+                         "spearman_max_prob": spearman(probs.max(1)),
+                         "first": float(inten[0]), "last": float(inten[-1])})
+            for t, v in enumerate(inten):
+                frame_rows.append({"sequence": ck.names[k], "subject": ck.subjects[k], "emotion": ck.emotions[k],
+                                   "frame": t, "progress": t / max(len(inten) - 1, 1), "intensity": float(v),
+                                   "p_not_neutral": float(1 - probs[t, 6])})
+    return IntensityCV(table=pd.DataFrame(rows), frames=pd.DataFrame(frame_rows))
+
+
+def fit_final_head(model, ck: CKAligned, fer=None, **fit_kwargs) -> tuple[np.ndarray, float]:
+    """Fit the shipped head on every CK+ subject (plus FER+ anchors) and install it in ``model``."""
+    import torch
+
+    from .train import predict_logits
+
+    feats = [predict_logits(model, c, with_intensity=True)[2].numpy() for c in ck.crops]
+    neutral = expressive = None
+    if fer is not None:
+        n_img, e_img = fer_anchor_faces(fer)
+        neutral = predict_logits(model, n_img, with_intensity=True)[2].numpy()
+        expressive = predict_logits(model, e_img, with_intensity=True)[2].numpy()
+    w, b = fit_intensity_head(feats, neutral, expressive, **fit_kwargs)
+    with torch.no_grad():
+        model.intensity.weight.copy_(torch.from_numpy(w).view(1, -1))
+        model.intensity.bias.fill_(b)
+    return w, b

@@ -1,0 +1,305 @@
+"""Train the emotion network on FER-2013: resumable, seeded, bf16 on the CPU, a GPU when there is one.
+
+Protocol: FER-2013 ``Training`` fits the weights, ``PublicTest`` picks the epoch, ``PrivateTest`` is
+never read here (``faceanim.emotion.evaluate`` measures it once, on the chosen weights).
+
+Recipe (what is known to work on this dataset, sized for a CPU): batched on-the-fly augmentation
+(flip, rotation, zoom, shift, occasional downscale blur, random erasing), targets that mix the FER-2013
+label with the FER+ crowd votes (a data-driven label smoothing), SGD with Nesterov momentum and a
+one-cycle schedule, flip test-time augmentation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .._atomic import atomic_path, write_json
+from ..errors import SettingError
+from .model import EmotionNet, NetConfig
+
+__all__ = ["TrainConfig", "TrainResult", "train_emotion", "soft_targets", "augment_batch", "predict_logits",
+           "load_checkpoint", "hardware_string"]
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run (saved with every checkpoint)."""
+
+    epochs: int = 60
+    batch_size: int = 128
+    lr: float = 0.1
+    weight_decay: float = 5e-4
+    momentum: float = 0.9
+    #: weight of the FER+ vote distribution in the target (0 = one-hot FER-2013 labels)
+    ferplus_mix: float = 0.2
+    seed: int = 0
+    rotation: float = 15.0
+    scale: tuple[float, float] = (0.85, 1.15)
+    shift: float = 0.1
+    erase_p: float = 0.5
+    blur_p: float = 0.15
+    bf16: bool = True
+    threads: int | None = None
+    #: use at most this many Training faces (quick runs and tests); None = all
+    limit: int | None = None
+    net: NetConfig = field(default_factory=NetConfig)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["net"] = self.net.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        d = dict(d)
+        d["net"] = NetConfig.from_dict(d.get("net", {}))
+        d["scale"] = tuple(d["scale"])
+        return cls(**d)
+
+    def validate(self) -> None:
+        if self.epochs < 1 or self.batch_size < 2:
+            raise SettingError(f"epochs must be >= 1 and batch_size >= 2 (got {self.epochs}, {self.batch_size})")
+        if not 0.0 <= self.ferplus_mix <= 1.0:
+            raise SettingError(f"ferplus_mix must be in [0, 1], got {self.ferplus_mix}")
+        if self.lr <= 0:
+            raise SettingError(f"lr must be positive, got {self.lr}")
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    best_path: Path
+    history: "pandas.DataFrame"  # noqa: F821
+    best_epoch: int
+    best_public_acc: float
+    seconds: float
+
+    def __repr__(self) -> str:
+        return (f"TrainResult(best epoch {self.best_epoch}, PublicTest {self.best_public_acc:.4f}, "
+                f"{len(self.history)} epochs, {self.seconds / 60:.1f} min, {self.run_dir})")
+
+
+def hardware_string(device: torch.device) -> str:
+    from .._system import cpu_name
+
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{cpu_name()}, {torch.get_num_threads()} threads"
+
+
+def soft_targets(labels: np.ndarray, ferplus: np.ndarray | None, mix: float, n_classes: int = 7) -> np.ndarray:
+    """``(1 - mix) * one_hot(label) + mix * q``: ``q`` is the ``(N, 7)`` FER+ vote share, uniform where NaN/None."""
+    onehot = np.eye(n_classes, dtype=np.float32)[labels]
+    if mix == 0:
+        return onehot
+    q = np.full_like(onehot, 1.0 / n_classes)
+    if ferplus is not None:
+        dist = np.asarray(ferplus, np.float32)
+        has = ~np.isnan(dist).any(1)
+        q[has] = dist[has]
+    return (1 - mix) * onehot + mix * q
+
+
+def augment_batch(x: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
+    """Augment a ``(N, 1, H, W)`` batch in [0, 1] in a few tensor ops (cheap next to the network)."""
+    n, _, h, w = x.shape
+    dev = x.device
+
+    def u(lo, hi, size=(n,)):
+        return torch.rand(size, generator=gen).to(dev) * (hi - lo) + lo
+
+    angle = u(-cfg.rotation, cfg.rotation) * math.pi / 180
+    zoom = u(*cfg.scale)
+    flip = (torch.rand(n, generator=gen) < 0.5).to(dev).float() * -2 + 1
+    tx, ty = u(-cfg.shift, cfg.shift) * 2, u(-cfg.shift, cfg.shift) * 2
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    if cfg.blur_p > 0:
+        pick = torch.rand(n, generator=gen) < cfg.blur_p
+        if pick.any():
+            idx = pick.nonzero().squeeze(1).to(dev)
+            small = F.interpolate(x[idx], size=(h // 2, w // 2), mode="area")
+            x = x.clone()
+            x[idx] = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+    if cfg.erase_p > 0:
+        area = u(0.02, 0.2)
+        aspect = torch.exp(u(math.log(0.3), math.log(3.3)))
+        eh = (torch.sqrt(area * aspect) * h).clamp(1, h - 1)
+        ew = (torch.sqrt(area / aspect) * w).clamp(1, w - 1)
+        y0 = torch.rand(n, generator=gen).to(dev) * (h - eh)
+        x0 = torch.rand(n, generator=gen).to(dev) * (w - ew)
+        ys = torch.arange(h, device=dev).view(1, h, 1)
+        xs = torch.arange(w, device=dev).view(1, 1, w)
+        box = ((ys >= y0.view(n, 1, 1)) & (ys < (y0 + eh).view(n, 1, 1))
+               & (xs >= x0.view(n, 1, 1)) & (xs < (x0 + ew).view(n, 1, 1)))
+        on = (torch.rand(n, generator=gen) < cfg.erase_p).to(dev).view(n, 1, 1)
+        noise = torch.rand((n, h, w), generator=gen).to(dev)
+        x = torch.where((box & on).unsqueeze(1), noise.unsqueeze(1), x)
+    return x
+
+
+def _to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(images)).to(device).float().div_(255.0).unsqueeze(1)
+
+
+@torch.inference_mode()
+def predict_logits(model: EmotionNet, images: np.ndarray, batch_size: int = 256, flip_tta: bool = True,
+                   bf16: bool = True, device: torch.device | str | None = None,
+                   with_intensity: bool = False):
+    """Class logits ``(N, 7)`` for ``(N, 48, 48)`` uint8 faces (averaged with the mirror image if ``flip_tta``).
+
+    With ``with_intensity`` also returns the intensity logits ``(N,)`` and the embeddings ``(N, D)``.
+    """
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model.eval()
+    outs, ints, feats = [], [], []
+    for s in range(0, len(images), batch_size):
+        x = _to_tensor(images[s:s + batch_size], device).contiguous(memory_format=torch.channels_last)
+        if flip_tta:
+            x = torch.cat([x, x.flip(3)])
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits, inten, f = model.forward_all(x)
+        logits, inten, f = logits.float(), inten.float(), f.float()
+        if flip_tta:
+            k = len(x) // 2
+            logits = (logits[:k] + logits[k:]) / 2
+            inten = (inten[:k] + inten[k:]) / 2
+            f = (f[:k] + f[k:]) / 2
+        outs.append(logits.cpu())
+        ints.append(inten.cpu())
+        feats.append(f.cpu())
+    logits = torch.cat(outs) if outs else torch.zeros((0, model.config.n_classes))
+    if not with_intensity:
+        return logits
+    return (logits, torch.cat(ints) if ints else torch.zeros(0),
+            torch.cat(feats) if feats else torch.zeros((0, model.feature_dim)))
+
+
+def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def _save(obj: dict, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def train_emotion(config: TrainConfig | None = None, run_dir: str | os.PathLike = "runs/emotion",
+                  data=None, progress: bool = True, stop_after: int | None = None,
+                  device: str | None = None, log=print) -> TrainResult:
+    """Train (or resume) a run in ``run_dir``; returns the history and the best (PublicTest) checkpoint.
+
+    ``run_dir/checkpoint.pt`` is rewritten atomically after every epoch, so a killed run resumes where
+    it stopped, losing at most the epoch in progress. ``stop_after`` ends this call after that many
+    epochs (the run stays resumable). ``data`` is a :class:`~faceanim.data.FER2013` (loaded if None).
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from ..data import load_fer2013
+
+    cfg = config or TrainConfig()
+    cfg.validate()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path, best_path = run_dir / "checkpoint.pt", run_dir / "best.pt"
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if cfg.threads and dev.type == "cpu":
+        torch.set_num_threads(cfg.threads)
+
+    fer = data if data is not None else load_fer2013()
+    train = fer.split("Training")
+    if cfg.limit:
+        train = train.subset(np.random.default_rng(cfg.seed).permutation(len(train))[: cfg.limit])
+    public = fer.split("PublicTest")
+    if cfg.limit:
+        public = public.subset(np.arange(min(len(public), max(cfg.limit // 4, 64))))
+    targets = torch.from_numpy(soft_targets(
+        train.labels, train.ferplus_distribution() if train.ferplus_votes is not None else None, cfg.ferplus_mix))
+    x_all = _to_tensor(train.images, torch.device("cpu"))
+
+    torch.manual_seed(cfg.seed)
+    model = EmotionNet(cfg.net).to(dev).to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
+                          weight_decay=cfg.weight_decay)
+    steps_per_epoch = len(train) // cfg.batch_size
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, epochs=cfg.epochs,
+                                                steps_per_epoch=steps_per_epoch, pct_start=0.2)
+    history: list[dict] = []
+    start_epoch, best_acc, best_epoch, spent = 0, -1.0, -1, 0.0
+    if ckpt_path.exists():
+        state = load_checkpoint(ckpt_path)
+        if state["config"] != cfg.to_dict():
+            raise SettingError(f"{ckpt_path} was made with another configuration; use a new run_dir or the "
+                               f"same settings (saved: {json.dumps(state['config'], sort_keys=True)})")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        history, start_epoch = state["history"], state["epoch"] + 1
+        best_acc, best_epoch, spent = state["best_acc"], state["best_epoch"], state["seconds"]
+        log(f"resuming {run_dir} at epoch {start_epoch + 1}/{cfg.epochs} (best PublicTest {best_acc:.4f})")
+
+    done_now = 0
+    for epoch in range(start_epoch, cfg.epochs):
+        if stop_after is not None and done_now >= stop_after:
+            break
+        t0 = time.time()
+        gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        order = torch.randperm(len(train), generator=gen)
+        model.train()
+        tot_loss, tot_correct, seen = 0.0, 0, 0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
+                   disable=not progress, mininterval=5.0, leave=False)
+        for b in bar:
+            idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            x = augment_batch(x_all[idx].to(dev), cfg, gen).contiguous(memory_format=torch.channels_last)
+            y = targets[idx].to(dev)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+                logits = model(x)
+            loss = torch.sum(-y * F.log_softmax(logits.float(), 1), 1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot_loss += loss.item() * len(idx)
+            tot_correct += (logits.argmax(1) == y.argmax(1)).sum().item()
+            seen += len(idx)
+            if b % 20 == 0:
+                bar.set_postfix(loss=f"{tot_loss / seen:.3f}", acc=f"{tot_correct / seen:.3f}")
+        logits = predict_logits(model, public.images, flip_tta=True, bf16=cfg.bf16)
+        acc = float((logits.argmax(1).numpy() == public.labels).mean())
+        secs = time.time() - t0
+        spent += secs
+        row = {"epoch": epoch + 1, "train_loss": tot_loss / seen, "train_acc": tot_correct / seen,
+               "public_acc": acc, "lr": opt.param_groups[0]["lr"], "seconds": secs}
+        history.append(row)
+        is_best = acc > best_acc
+        if is_best:
+            best_acc, best_epoch = acc, epoch + 1
+        state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                 "config": cfg.to_dict(), "epoch": epoch, "history": history, "best_acc": best_acc,
+                 "best_epoch": best_epoch, "seconds": spent, "hardware": hardware_string(dev),
+                 "torch": torch.__version__}
+        if is_best:
+            _save({"model": model.state_dict(), "config": cfg.to_dict(), "epoch": epoch + 1,
+                   "public_acc": acc, "history": history, "seconds": spent,
+                   "hardware": hardware_string(dev), "torch": torch.__version__}, best_path)
+        _save(state, ckpt_path)
+        write_json(run_dir / "history.json", history)
+        log(f"epoch {epoch + 1}/{cfg.epochs}: loss {row['train_loss']:.4f} train {row['train_acc']:.4f} "
+            f"PublicTest {acc:.4f}{' (best)' if is_best else ''} [{secs:.0f} s]")
+        done_now += 1
+    return TrainResult(run_dir=run_dir, best_path=best_path, history=pd.DataFrame(history),
+                       best_epoch=best_epoch, best_public_acc=best_acc, seconds=spent)
