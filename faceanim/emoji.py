@@ -71,9 +71,13 @@ EXPRESSIONS: dict[str, Expression] = {
 def _check(label: str, intensity: float) -> float:
     if label not in EXPRESSIONS:
         raise SettingError(f"no emoji for {label!r}; choose one of {', '.join(EXPRESSIONS)}")
-    if not np.isfinite(intensity):
-        raise SettingError(f"intensity must be a number in [0, 1], got {intensity}")
-    return float(np.clip(intensity, 0.0, 1.0))
+    try:
+        value = float(intensity)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not np.isfinite(value):
+        raise SettingError(f"intensity must be a number in [0, 1], got {intensity!r}")
+    return float(np.clip(value, 0.0, 1.0))
 
 
 def expression(label: str, intensity: float) -> Expression:

@@ -111,6 +111,11 @@ def test_training_resumes_and_refuses_other_settings(tmp):
                       progress=False, log=lambda *_: None)
     with pytest.raises(SettingError):
         TrainConfig(ferplus_mix=2.0).validate()
+    if not torch.cuda.is_available():
+        with pytest.raises(SettingError, match="no usable GPU"):
+            train_emotion(cfg, run_dir=tmp / "gpu", data=fer, progress=False, device="cuda")
+    with pytest.raises(SettingError, match="unknown device"):
+        train_emotion(cfg, run_dir=tmp / "gpu", data=fer, progress=False, device="tpu")
 
 
 # ---------------------------------------------------------------- intensity

@@ -68,6 +68,8 @@ def test_emoji_follows_intensity():
     assert set(UNICODE) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
     with pytest.raises(SettingError, match="no emoji for 'joy'"):
         draw_emoji("joy", 0.5)
+    with pytest.raises(SettingError, match="intensity must be a number"):
+        draw_emoji("happy", "high")
     frame = np.zeros((50, 50, 3), np.uint8)
     overlay_emoji(frame, draw_emoji("happy", 1.0, 40), 30, -10)  # half outside: clipped, no error
     assert frame[20:30, 35:45].any() and not frame[40:, :30].any()
@@ -227,7 +229,7 @@ def test_stream_counts_damaged_packets(tmp):
     assert result.skipped >= 1 and result.analysed >= 100
 
 
-def test_peer_recognizer_is_optional():
+def test_peer_recognizer_is_optional(astronaut):
     import importlib.util
 
     from faceanim.emotion import create_recognizer
@@ -241,3 +243,5 @@ def test_peer_recognizer_is_optional():
     probs, inten = peer.predict(np.zeros((3, 48, 48), np.uint8))
     assert probs.shape == (3, 7) and np.allclose(probs.sum(1), 1, atol=1e-4)
     np.testing.assert_allclose(inten, 1 - probs[:, 6], atol=1e-6)
+    readings = peer.recognize(astronaut)  # the same detect -> align path as ours
+    assert len(readings) == 1 and readings[0].face is not None and readings[0].label == "happy"

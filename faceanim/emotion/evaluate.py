@@ -333,7 +333,9 @@ def evaluate_emotion(recognizer=None, out_dir: str | os.PathLike | None = None, 
 
     # intensity, leave-subjects-out
     cv = None
-    if has_dataset("ckplus_sequences"):
+    if not hasattr(rec, "model"):
+        log(f"CK+ intensity skipped: {rec.name!r} has no embedding to fit an intensity head on")
+    elif has_dataset("ckplus_sequences"):
         from ..data import load_ckplus_sequences
 
         seqs = load_ckplus_sequences()
@@ -348,7 +350,7 @@ def evaluate_emotion(recognizer=None, out_dir: str | os.PathLike | None = None, 
         log(f"CK+ intensity: mean within-sequence Spearman {cv.mean_spearman:.4f} "
             f"(1 - p(neutral): {metrics['p_not_neutral_spearman_mean']:.4f})")
 
-    hist = rec.metadata.get("history")
+    hist = getattr(rec, "metadata", {}).get("history")
     if hist:
         figures["training_curves"] = plot_training_curves(hist, f"training {rec.name}")
     metrics["seconds"] = round(time.time() - t0, 1)
@@ -362,7 +364,7 @@ def evaluate_emotion(recognizer=None, out_dir: str | os.PathLike | None = None, 
             with atomic_path(fig_dir / f"{name}.png") as tmp:
                 fig.savefig(tmp, dpi=110, bbox_inches="tight")
         write_json(out / "emotion_metrics.json", {"metrics": metrics, "figures": sorted(figures),
-                                                  "weights": rec.metadata.get("sha256")})
+                                                  "weights": getattr(rec, "metadata", {}).get("sha256")})
         log(f"wrote {out / 'emotion_metrics.json'} and {len(figures)} figures in {fig_dir}")
     if matplotlib.get_backend().lower() == "agg":
         import matplotlib.pyplot as plt

@@ -15,7 +15,10 @@ __all__ = ["export_emotion_weights"]
 def export_emotion_weights(run_dir: str | os.PathLike, name: str = "emotion_resnet", ck=None, fer=None,
                            root: str | os.PathLike | None = None, command: str | None = None,
                            progress: bool = True, log=print) -> Path:
-    """Write ``<root>/<name>.pt`` from ``run_dir/best.pt`` with a fitted intensity head; returns its path."""
+    """Write ``<root>/<name>.pt`` from ``run_dir/best.pt`` with a fitted intensity head; returns its path.
+
+    ``training_seconds`` is the time until the chosen epoch; ``training_seconds_all_epochs`` the whole run.
+    """
     import torch
 
     from ..config import has_dataset
@@ -54,6 +57,7 @@ def export_emotion_weights(run_dir: str | os.PathLike, name: str = "emotion_resn
         "net": cfg["net"], "train_config": {k: v for k, v in cfg.items() if k != "net"},
         "epoch": state["epoch"], "public_test_accuracy": state["public_acc"],
         "history": state["history"], "training_seconds": round(state["seconds"], 1),
+        "training_seconds_all_epochs": round(sum(r["seconds"] for r in _full_history(Path(run_dir), state)), 1),
         "hardware": state["hardware"], "torch": state["torch"],
         "parameters": sum(p.numel() for p in model.parameters()),
         "intensity_head": head, "default_threshold": DEFAULT_THRESHOLD,
@@ -64,3 +68,11 @@ def export_emotion_weights(run_dir: str | os.PathLike, name: str = "emotion_resn
     path = save_weights({"model": model.state_dict()}, name, metadata, root=root)
     log(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return path
+
+
+def _full_history(run_dir: Path, best_state: dict) -> list[dict]:
+    """Every epoch of the run (``best.pt`` stops at the chosen epoch; ``checkpoint.pt`` has them all)."""
+    from .train import load_checkpoint
+
+    last = run_dir / "checkpoint.pt"
+    return load_checkpoint(last)["history"] if last.exists() else best_state["history"]

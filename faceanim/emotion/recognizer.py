@@ -20,7 +20,7 @@ from ..errors import BackendError, MediaError, SettingError
 from ..face._registry import Registry
 from ..face.types import Face
 
-__all__ = ["EmotionReading", "EmotionRecognizer", "create_recognizer", "available_recognizers",
+__all__ = ["EmotionReading", "Recognizer", "EmotionRecognizer", "create_recognizer", "available_recognizers",
            "DEFAULT_RECOGNIZER", "DEFAULT_THRESHOLD", "readings_to_frame", "to_gray48"]
 
 #: the committed weights ``weights/emotion_resnet.pt`` (trained by ``faceanim train emotion``)
@@ -124,80 +124,22 @@ def to_gray48(crop: np.ndarray, size: int = 48) -> np.ndarray:
     return a
 
 
-class EmotionRecognizer:
-    """Our network with its intensity head, loaded from checksummed weights.
+class Recognizer:
+    """What every recognizer offers on top of its ``predict(crops) -> (probabilities, intensity)``:
+    readings for aligned crops, for whole images (detect -> ``fer`` alignment) and for faces already found.
 
-    Args:
-        weights: name of a file pair in ``weights/`` (``<name>.pt`` + ``<name>.json``).
-        threshold: intensity threshold (0..1) for :attr:`EmotionReading.shown`.
-        flip_tta: average with the mirrored face (about +0.5 point of accuracy, half the speed).
-        detector: face detector used by :meth:`recognize` on whole images.
-        batch_size, device, bf16: inference settings (bf16 is fast on CPUs with AMX; small batches of 16
-            stay in cache and were fastest here, see ``bench/bench_emotion.py``).
+    Subclasses set ``name``, ``threshold``, ``input_size`` and ``_detector_name``, and implement ``predict``.
     """
 
-    kind = "emotion"
+    name = "base"
+    input_size = 48
+    threshold = DEFAULT_THRESHOLD
+    _detector_name = "mtcnn"
+    _pipeline = None
 
-    def __init__(self, weights: str = DEFAULT_RECOGNIZER, threshold: float = DEFAULT_THRESHOLD,
-                 flip_tta: bool = True, detector: str = "mtcnn", batch_size: int = 16,
-                 device: str | None = None, bf16: bool = True, weights_root: str | os.PathLike | None = None):
-        import torch
+    def predict(self, crops) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
 
-        from ..weights import load_weights
-        from .model import EmotionNet, NetConfig
-
-        if not 0.0 <= threshold <= 1.0:
-            raise SettingError(f"threshold must be in [0, 1], got {threshold}")
-        state, meta = load_weights(weights, root=weights_root, kind=self.kind)
-        self.name, self.metadata, self.threshold = weights, meta, float(threshold)
-        self.flip_tta, self.batch_size, self.bf16 = flip_tta, batch_size, bf16
-        self.device = torch.device(device or "cpu")
-        self.model = EmotionNet(NetConfig.from_dict(meta["net"]))
-        self.model.load_state_dict(state["model"])
-        self.model.fuse_for_inference()  # BatchNorm folded into the convolutions: same outputs, ~15% faster
-        self.model.to(self.device).to(memory_format=torch.channels_last).eval()
-        self.input_size = self.model.config.input_size
-        self._detector_name = detector
-        self._pipeline = None
-
-    def __repr__(self) -> str:
-        acc = self.metadata.get("metrics", {}).get("private_test_accuracy")
-        extra = f", PrivateTest acc {acc:.3f}" if acc else ""
-        return f"EmotionRecognizer({self.name!r}, threshold={self.threshold}{extra})"
-
-    # ---- raw numbers
-    def predict(self, crops: np.ndarray | Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """``(probabilities (N, 7), intensity (N,))`` for aligned face crops (any size, gray or RGB)."""
-        import torch
-
-        from .train import predict_logits
-
-        batch = self._as_batch(crops)
-        if len(batch) == 0:
-            return np.zeros((0, len(EMOTIONS)), np.float32), np.zeros(0, np.float32)
-        logits, inten, _ = predict_logits(self.model, batch, batch_size=self.batch_size, flip_tta=self.flip_tta,
-                                          bf16=self.bf16, device=self.device, with_intensity=True)
-        return (torch.softmax(logits, 1).numpy().astype(np.float32),
-                torch.sigmoid(inten).numpy().astype(np.float32))
-
-    def embed(self, crops) -> np.ndarray:
-        """The ``(N, D)`` embeddings the intensity head reads."""
-        from .train import predict_logits
-
-        _, _, feats = predict_logits(self.model, self._as_batch(crops), batch_size=self.batch_size,
-                                     flip_tta=self.flip_tta, bf16=self.bf16, device=self.device, with_intensity=True)
-        return feats.numpy()
-
-    def _as_batch(self, crops) -> np.ndarray:
-        if isinstance(crops, np.ndarray) and crops.ndim == 3 and crops.shape[1:] == (self.input_size,) * 2 \
-                and crops.dtype == np.uint8:
-            return crops
-        if isinstance(crops, np.ndarray) and crops.ndim == 2:
-            crops = [crops]
-        return np.stack([to_gray48(c, self.input_size) for c in crops]) if len(crops) else \
-            np.zeros((0, self.input_size, self.input_size), np.uint8)
-
-    # ---- readings
     def recognize_aligned(self, crops, sources: Sequence[str] | None = None,
                           faces: Sequence[Face | None] | None = None) -> list[EmotionReading]:
         """One reading per aligned crop (no detection): FER-style 48 px crops are scored as they are."""
@@ -236,6 +178,79 @@ class EmotionRecognizer:
     @staticmethod
     def to_frame(readings: Iterable[EmotionReading], **columns):
         return readings_to_frame(readings, **columns)
+
+
+class EmotionRecognizer(Recognizer):
+    """Our network with its intensity head, loaded from checksummed weights.
+
+    Args:
+        weights: name of a file pair in ``weights/`` (``<name>.pt`` + ``<name>.json``).
+        threshold: intensity threshold (0..1) for :attr:`EmotionReading.shown`.
+        flip_tta: average with the mirrored face (+0.6 point on PrivateTest here, half the speed).
+        detector: face detector used by :meth:`recognize` on whole images.
+        batch_size, device, bf16: inference settings (bf16 is fast on CPUs with AMX; small batches of 16
+            stay in cache and were fastest here, see ``bench/bench_emotion.py``).
+    """
+
+    kind = "emotion"
+
+    def __init__(self, weights: str = DEFAULT_RECOGNIZER, threshold: float = DEFAULT_THRESHOLD,
+                 flip_tta: bool = True, detector: str = "mtcnn", batch_size: int = 16,
+                 device: str | None = None, bf16: bool = True, weights_root: str | os.PathLike | None = None):
+        import torch
+
+        from ..weights import load_weights
+        from .model import EmotionNet, NetConfig
+
+        if not 0.0 <= threshold <= 1.0:
+            raise SettingError(f"threshold must be in [0, 1], got {threshold}")
+        state, meta = load_weights(weights, root=weights_root, kind=self.kind)
+        self.name, self.metadata, self.threshold = weights, meta, float(threshold)
+        self.flip_tta, self.batch_size, self.bf16 = flip_tta, batch_size, bf16
+        self.device = torch.device(device or "cpu")
+        self.model = EmotionNet(NetConfig.from_dict(meta["net"]))
+        self.model.load_state_dict(state["model"])
+        self.model.fuse_for_inference()  # BatchNorm folded into the convolutions: same outputs, ~15% faster
+        self.model.to(self.device).to(memory_format=torch.channels_last).eval()
+        self.input_size = self.model.config.input_size
+        self._detector_name = detector
+        self._pipeline = None
+
+    def __repr__(self) -> str:
+        acc = self.metadata.get("metrics", {}).get("private_test_accuracy")
+        extra = f", PrivateTest acc {acc:.3f}" if acc else ""
+        return f"EmotionRecognizer({self.name!r}, threshold={self.threshold}{extra})"
+
+    def predict(self, crops: np.ndarray | Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """``(probabilities (N, 7), intensity (N,))`` for aligned face crops (any size, gray or RGB)."""
+        import torch
+
+        from .train import predict_logits
+
+        batch = self._as_batch(crops)
+        if len(batch) == 0:
+            return np.zeros((0, len(EMOTIONS)), np.float32), np.zeros(0, np.float32)
+        logits, inten, _ = predict_logits(self.model, batch, batch_size=self.batch_size, flip_tta=self.flip_tta,
+                                          bf16=self.bf16, device=self.device, with_intensity=True)
+        return (torch.softmax(logits, 1).numpy().astype(np.float32),
+                torch.sigmoid(inten).numpy().astype(np.float32))
+
+    def embed(self, crops) -> np.ndarray:
+        """The ``(N, D)`` embeddings the intensity head reads."""
+        from .train import predict_logits
+
+        _, _, feats = predict_logits(self.model, self._as_batch(crops), batch_size=self.batch_size,
+                                     flip_tta=self.flip_tta, bf16=self.bf16, device=self.device, with_intensity=True)
+        return feats.numpy()
+
+    def _as_batch(self, crops) -> np.ndarray:
+        if isinstance(crops, np.ndarray) and crops.ndim == 3 and crops.shape[1:] == (self.input_size,) * 2 \
+                and crops.dtype == np.uint8:
+            return crops
+        if isinstance(crops, np.ndarray) and crops.ndim == 2:
+            crops = [crops]
+        return np.stack([to_gray48(c, self.input_size) for c in crops]) if len(crops) else \
+            np.zeros((0, self.input_size, self.input_size), np.uint8)
 
 
 @RECOGNIZERS.register("faceanim", help="faceanim's CNN with a CK+-trained intensity head (weights/)")

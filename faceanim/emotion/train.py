@@ -215,7 +215,12 @@ def train_emotion(config: TrainConfig | None = None, run_dir: str | os.PathLike 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path, best_path = run_dir / "checkpoint.pt", run_dir / "best.pt"
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    try:
+        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    except RuntimeError:
+        raise SettingError(f"unknown device {device!r}; use 'cpu' or 'cuda'") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SettingError("--device cuda was asked for but this machine has no usable GPU; use --device cpu")
     if cfg.threads and dev.type == "cpu":
         torch.set_num_threads(cfg.threads)
 
