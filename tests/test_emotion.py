@@ -116,6 +116,19 @@ def test_training_resumes_and_refuses_other_settings(tmp):
             train_emotion(cfg, run_dir=tmp / "gpu", data=fer, progress=False, device="cuda")
     with pytest.raises(SettingError, match="unknown device"):
         train_emotion(cfg, run_dir=tmp / "gpu", data=fer, progress=False, device="tpu")
+    # a warm restart starts from the other run's weights, with its own schedule
+    warm_cfg = TrainConfig(epochs=1, limit=256, batch_size=64, net=SMALL, bf16=False, lr=1e-9, weight_decay=0,
+                           init_from=str(tmp / "checkpoint.pt"))
+    logs = []
+    train_emotion(warm_cfg, run_dir=tmp / "warm", data=fer, progress=False, log=logs.append)
+    assert logs[0].startswith("starting from")
+    before = torch.load(tmp / "checkpoint.pt", weights_only=False)["model"]
+    after = torch.load(tmp / "warm" / "checkpoint.pt", weights_only=False)["model"]
+    convs = [k for k, v in before.items() if k.endswith("weight") and v.ndim == 4]
+    assert convs and all(torch.allclose(before[k], after[k], atol=1e-6) for k in convs)  # lr ~0: same weights
+    with pytest.raises(SettingError, match="does not exist"):
+        train_emotion(TrainConfig(epochs=1, limit=256, net=SMALL, init_from=str(tmp / "none.pt")),
+                      run_dir=tmp / "bad", data=fer, progress=False, log=lambda *_: None)
 
 
 # ---------------------------------------------------------------- intensity

@@ -1,6 +1,5 @@
 """Live video: tracking ids, smoothing, emoji, the SQLite log (incl. a kill test) and the CLI."""
 
-import json
 import os
 import signal
 import sqlite3

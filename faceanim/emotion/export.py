@@ -19,8 +19,6 @@ def export_emotion_weights(run_dir: str | os.PathLike, name: str = "emotion_resn
 
     ``training_seconds`` is the time until the chosen epoch; ``training_seconds_all_epochs`` the whole run.
     """
-    import torch
-
     from ..config import has_dataset
     from ..data import load_fer2013
     from ..errors import WeightsError
@@ -65,6 +63,11 @@ def export_emotion_weights(run_dir: str | os.PathLike, name: str = "emotion_resn
         "protocol": "FER-2013 Training fits, PublicTest picks the epoch; PrivateTest is only read by "
                     "`faceanim evaluate emotion`.",
     }
+    if cfg.get("init_from"):  # a warm restart: count the run it started from too
+        base = load_checkpoint(cfg["init_from"])
+        metadata["init_from"] = {"path": cfg["init_from"], "epochs": len(base["history"]),
+                                 "seconds": round(base["seconds"], 1)}
+        metadata["training_seconds_including_init"] = round(state["seconds"] + base["seconds"], 1)
     path = save_weights({"model": model.state_dict()}, name, metadata, root=root)
     log(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return path

@@ -52,6 +52,9 @@ class TrainConfig:
     threads: int | None = None
     #: use at most this many Training faces (quick runs and tests); None = all
     limit: int | None = None
+    #: start from the weights of another run (its best.pt or checkpoint.pt) with a fresh schedule: a warm
+    #: restart that continues an under-trained model; None = random initialisation
+    init_from: str | None = None
     net: NetConfig = field(default_factory=NetConfig)
 
     def to_dict(self) -> dict:
@@ -246,7 +249,7 @@ def train_emotion(config: TrainConfig | None = None, run_dir: str | os.PathLike 
     start_epoch, best_acc, best_epoch, spent = 0, -1.0, -1, 0.0
     if ckpt_path.exists():
         state = load_checkpoint(ckpt_path)
-        if state["config"] != cfg.to_dict():
+        if TrainConfig.from_dict(state["config"]).to_dict() != cfg.to_dict():
             raise SettingError(f"{ckpt_path} was made with another configuration; use a new run_dir or the "
                                f"same settings (saved: {json.dumps(state['config'], sort_keys=True)})")
         model.load_state_dict(state["model"])
@@ -255,6 +258,16 @@ def train_emotion(config: TrainConfig | None = None, run_dir: str | os.PathLike 
         history, start_epoch = state["history"], state["epoch"] + 1
         best_acc, best_epoch, spent = state["best_acc"], state["best_epoch"], state["seconds"]
         log(f"resuming {run_dir} at epoch {start_epoch + 1}/{cfg.epochs} (best PublicTest {best_acc:.4f})")
+    elif cfg.init_from:
+        init = Path(cfg.init_from)
+        if not init.exists():
+            raise SettingError(f"init_from {init} does not exist; point it at a run's best.pt or checkpoint.pt")
+        try:
+            model.load_state_dict(load_checkpoint(init)["model"])
+        except (KeyError, RuntimeError) as exc:
+            raise SettingError(f"{init} holds no weights for this network ({str(exc)[:120]}); use a run of the "
+                               "same architecture") from None
+        log(f"starting from the weights in {init}")
 
     done_now = 0
     for epoch in range(start_epoch, cfg.epochs):

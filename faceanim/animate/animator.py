@@ -1,0 +1,334 @@
+"""The animator: one photo in, a moving face out (toward an emotion, or with a driving video).
+
+Pipeline per frame: target keypoints (learned emotion motion or driving motion) -> optional keypoint
+filter (One-Euro or the GRU predictor) -> thin-plate-spline warp of the 256 px face crop with border
+anchors -> refinement generator -> Gaussian post-filter on the moved region -> paste back into the photo.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import NoFaceError, SettingError
+from .keypoints import border_anchors, select_keypoints
+from .motion import DRIVING_MODES, EASINGS, EmotionMotion, driving_keypoints, ease, emotion_keypoints
+from .refine import Refiner, generator_input
+from .smooth import KeypointGRU, check_strength, one_euro, predictive_filter
+from .warp import flow_magnitude, tps_map, warp_image
+
+__all__ = ["AnimationSettings", "SourceFace", "Animation", "Animator", "gaussian_post_filter", "paste_animated",
+           "motion_weight", "FILTERS"]
+
+FILTERS = ("one_euro", "gru", "constant_velocity")
+
+
+@dataclass
+class AnimationSettings:
+    """The knobs the notebook's sliders turn.
+
+    Attributes:
+        keypoints: how many of the 68 landmarks drive the warp (5-68; see ``KEYPOINT_ORDER``).
+        filter_strength: keypoint smoothing, 0 (off) to 1.
+        filter: ``"one_euro"``, ``"gru"`` (predict-then-correct with the trained GRU) or ``"constant_velocity"``.
+        gaussian: post-filter strength, 0 (off) to 1 (sigma 3 px on the moved region).
+        refine: run the refinement generator (False: warp only).
+        paste: paste each frame back into the full photo.
+        anchors_per_side: fixed points per crop edge.
+    """
+
+    keypoints: int = 68
+    filter_strength: float = 0.0
+    filter: str = "one_euro"
+    gaussian: float = 0.0
+    refine: bool = True
+    paste: bool = True
+    anchors_per_side: int = 5
+
+    def validate(self) -> "AnimationSettings":
+        select_keypoints(self.keypoints)
+        check_strength(self.filter_strength)
+        if self.filter not in FILTERS:
+            raise SettingError(f"unknown keypoint filter {self.filter!r}; choose one of {', '.join(FILTERS)}")
+        try:
+            g = float(self.gaussian)
+        except (TypeError, ValueError):
+            raise SettingError(f"gaussian strength must be a number from 0 to 1, got {self.gaussian!r}") from None
+        if not 0.0 <= g <= 1.0:
+            raise SettingError(f"gaussian strength must be from 0 to 1, got {g}")
+        if int(self.anchors_per_side) < 2:
+            raise SettingError(f"anchors_per_side must be at least 2, got {self.anchors_per_side}")
+        return self
+
+
+@dataclass
+class SourceFace:
+    """The photo, its 256 px face crop and the crop's 68 landmarks."""
+
+    image: np.ndarray = field(repr=False)
+    aligned: "AlignedFace" = field(repr=False)  # noqa: F821
+    landmarks: np.ndarray = field(repr=False)
+
+    @property
+    def crop(self) -> np.ndarray:
+        return self.aligned.image
+
+
+@dataclass
+class Animation:
+    """Frames of one animation: ``crops`` (T, 256, 256, 3), ``frames`` (T, H, W, 3) pasted into the photo
+    (None when ``paste`` is off), the keypoints used ``(T, 68, 2)`` in crop pixels, and the frame rate."""
+
+    crops: np.ndarray = field(repr=False)
+    frames: np.ndarray | None = field(repr=False)
+    keypoints: np.ndarray = field(repr=False)
+    fps: float
+    settings: AnimationSettings
+    source: SourceFace = field(repr=False)
+    info: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def __repr__(self) -> str:
+        size = "x".join(map(str, (self.frames if self.frames is not None else self.crops).shape[1:3]))
+        return f"Animation({len(self)} frames, {size}, {self.fps:g} fps, {self.info})"
+
+    def to_arrays(self, full: bool = True) -> np.ndarray:
+        return self.frames if full and self.frames is not None else self.crops
+
+    def save(self, path: str | os.PathLike, full: bool = True, fps: float | None = None) -> Path:
+        """Write mp4, avi or gif (atomically)."""
+        from ..io import write_video
+
+        return write_video(path, list(self.to_arrays(full)), fps=fps or self.fps)
+
+    def strip(self, n: int = 5, full: bool = False) -> np.ndarray:
+        """``n`` evenly spaced frames side by side (a key-frame strip for reports)."""
+        arr = self.to_arrays(full)
+        idx = np.linspace(0, len(arr) - 1, min(n, len(arr))).round().astype(int)
+        return np.hstack([arr[i] for i in idx])
+
+
+def gaussian_post_filter(crop: np.ndarray, mapping: np.ndarray, strength: float) -> np.ndarray:
+    """Blur what the warp moved (sigma up to 3 px at strength 1); still pixels stay sharp."""
+    import cv2
+
+    if strength <= 0:
+        return crop
+    sigma = 3.0 * float(strength)
+    blurred = cv2.GaussianBlur(crop, (0, 0), sigma)
+    mask = np.clip(flow_magnitude(mapping) / 1.5, 0, 1).astype(np.float32)
+    mask = cv2.GaussianBlur(mask, (0, 0), 4.0)[..., None]
+    return np.clip(crop * (1 - mask) + blurred * mask + 0.5, 0, 255).astype(np.uint8)
+
+
+def motion_weight(mapping: np.ndarray, full_at: float = 1.0) -> np.ndarray:
+    """``(S, S)`` float32 in [0, 1]: 0 where the warp left pixels in place, 1 where it moved them by
+    ``full_at`` pixels or more (slightly blurred, so the switch never shows)."""
+    import cv2
+
+    w = np.clip(flow_magnitude(mapping) / full_at, 0, 1).astype(np.float32)
+    return cv2.GaussianBlur(w, (0, 0), 2.0)
+
+
+def paste_animated(image: np.ndarray, crop: np.ndarray, source_crop: np.ndarray, aligned, moved: np.ndarray,
+                   feather: float = 0.08) -> np.ndarray:
+    """Put an animated crop back into the full-resolution photo without losing the photo's detail.
+
+    Where the warp moved nothing, only the change the animation made is added to the photo
+    (``photo + crop - source_crop``), so skin, hair and background keep the photo's own resolution;
+    where it moved pixels, the animated crop itself is used. The crop's border fades out over
+    ``feather`` x its side; pixels outside the crop are never touched.
+    """
+    import cv2
+
+    h, w = image.shape[:2]
+    side = crop.shape[0]
+    inv = aligned.inverse
+    border = max(1, int(round(feather * side)))
+    mask = np.zeros((side, side), np.float32)
+    mask[border // 2 + 1:-(border // 2 + 1), border // 2 + 1:-(border // 2 + 1)] = 1.0
+    mask = cv2.GaussianBlur(mask, (2 * border + 1, 2 * border + 1), border / 2.0)
+    warp = lambda a, interp=cv2.INTER_LINEAR: cv2.warpAffine(a, inv, (w, h), flags=interp,  # noqa: E731
+                                                              borderMode=cv2.BORDER_CONSTANT)
+    a = warp(crop).astype(np.float32)
+    s = warp(source_crop).astype(np.float32)
+    alpha = warp(mask)[..., None]
+    m = warp(np.asarray(moved, np.float32))[..., None]
+    p = image.astype(np.float32)
+    out = p + alpha * (a - s + m * (s - p))
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def _load_or(value, loader):
+    if value is None or not isinstance(value, str):
+        return value
+    return loader(value)
+
+
+class Animator:
+    """Animate still faces.
+
+    Args:
+        refiner: weights name (default ``"animator_refiner"``), a :class:`Refiner`, or None (warp only).
+        motion: weights name of the learned emotion motion, or an :class:`EmotionMotion`.
+        predictor: weights name of the keypoint GRU, a :class:`KeypointGRU`, or None.
+        settings: default :class:`AnimationSettings`.
+        detector: face detector for the photo and driving videos.
+
+    >>> anim = Animator()                                          # doctest: +SKIP
+    >>> clip = anim.emotion("photo.jpg", "happy", intensity=0.8)   # doctest: +SKIP
+    >>> clip.save("happy.mp4")                                     # doctest: +SKIP
+    """
+
+    def __init__(self, refiner: str | Refiner | None = "animator_refiner",
+                 motion: str | EmotionMotion = "emotion_motion", predictor: str | KeypointGRU | None = "keypoint_gru",
+                 settings: AnimationSettings | None = None, detector: str = "mtcnn"):
+        self.refiner = _load_or(refiner, Refiner.load)
+        self.motion = _load_or(motion, EmotionMotion.load)
+        self.predictor = _load_or(predictor, load_keypoint_gru)
+        self.settings = (settings or AnimationSettings()).validate()
+        self.detector = detector
+        self._pipe = None
+
+    @property
+    def pipeline(self):
+        if self._pipe is None:
+            from ..face import FacePipeline
+
+            self._pipe = FacePipeline(self.detector, "dlib68", template=None, max_faces=1)
+        return self._pipe
+
+    # -- sources
+    def prepare(self, photo) -> SourceFace:
+        """Find the largest face in ``photo`` (path or array) and crop it; :class:`NoFaceError` if none."""
+        from ..face import align_face
+        from ..io import as_rgb, read_image
+
+        name = str(photo) if isinstance(photo, (str, os.PathLike)) else "the image"
+        image = read_image(photo) if isinstance(photo, (str, os.PathLike)) else as_rgb(photo)
+        faces = self.pipeline(image).faces
+        if not faces:
+            raise NoFaceError(f"no face found in {name}; use a photo with a clear, roughly frontal face "
+                              "(at least about 40 px across)")
+        aligned = align_face(image, faces[0], "animation")
+        # the 68 points are found again in the crop, as the training clips' points were
+        found = self.pipeline(aligned.image).faces
+        lm = found[0].landmarks if found else aligned.to_crop(faces[0].landmarks)
+        return SourceFace(image=image, aligned=aligned, landmarks=np.asarray(lm, np.float64))
+
+    def _settings(self, overrides: dict) -> AnimationSettings:
+        return dataclasses.replace(self.settings, **overrides).validate() if overrides else self.settings
+
+    # -- motion sources
+    def emotion(self, photo, emotion: str, intensity: float = 1.0, frames: int = 24, fps: float = 25.0,
+                easing: str = "smoothstep", hold: int = 0, gain: float = 1.0, **overrides) -> Animation:
+        """From the neutral photo toward ``emotion`` at ``intensity`` over ``frames`` frames (+ ``hold``).
+
+        ``gain`` exaggerates the learned motion (1 = the measured CK+ mean apex, up to 3)."""
+        if easing not in EASINGS:
+            raise SettingError(f"unknown easing {easing!r}; choose one of {', '.join(EASINGS)}")
+        source = photo if isinstance(photo, SourceFace) else self.prepare(photo)
+        progress = ease(frames, easing, self.motion.onset, hold)
+        track = emotion_keypoints(source.landmarks, self.motion, emotion, intensity, progress, gain)
+        info = {"emotion": emotion, "intensity": float(intensity)}
+        if gain != 1.0:
+            info["gain"] = float(gain)
+        return self.render(source, track, fps, self._settings(overrides), info=info)
+
+    def drive(self, photo, video, mode: str = "relative", reference: str | int = "first",
+              max_frames: int | None = None, **overrides) -> Animation:
+        """Reproduce the motion of ``video`` (path, frames list or a :class:`~faceanim.animate.Clip`)."""
+        from .clips import Clip, crop_clip
+
+        if mode not in DRIVING_MODES:
+            raise SettingError(f"unknown driving mode {mode!r}; choose one of {', '.join(DRIVING_MODES)}")
+        source = photo if isinstance(photo, SourceFace) else self.prepare(photo)
+        if isinstance(video, Clip):
+            clip = video
+        else:
+            from ..io import VideoReader
+
+            if isinstance(video, (str, os.PathLike)):
+                with VideoReader(video, max_frames=max_frames) as reader:
+                    images, fps = [f.image for f in reader], reader.fps
+                name = Path(video).name
+            else:
+                images, fps, name = list(video), 25.0, "driving frames"
+            clip = crop_clip(images, name, fps=fps, pipeline=self.pipeline)
+        track = driving_keypoints(source.landmarks, clip.landmarks[:max_frames], mode, reference)
+        return self.render(source, track, clip.fps, self._settings(overrides),
+                           info={"driving": clip.name, "mode": mode, "reference": reference})
+
+    # -- frames
+    def filter_track(self, track: np.ndarray, settings: AnimationSettings, fps: float) -> np.ndarray:
+        s = settings.filter_strength
+        if s == 0:
+            return np.asarray(track, np.float64)
+        if settings.filter == "one_euro":
+            return one_euro(track, s, fps)
+        if settings.filter == "gru":
+            if self.predictor is None:
+                raise SettingError("the 'gru' filter needs the keypoint GRU weights (weights/keypoint_gru.pt)")
+            return predictive_filter(track, s, self.predictor)
+        return predictive_filter(track, s, None)
+
+    def render(self, source: SourceFace, track: np.ndarray, fps: float = 25.0,
+               settings: AnimationSettings | None = None, info: dict | None = None, progress: bool = False,
+               batch_size: int = 8) -> Animation:
+        """Frames for a keypoint track ``(T, 68, 2)`` in crop pixels."""
+        from tqdm.auto import tqdm
+
+        st = (settings or self.settings).validate()
+        if st.refine and self.refiner is None:
+            raise SettingError("refine=True needs the refiner weights; pass refine=False for warp only")
+        track = self.filter_track(track, st, fps)
+        size = source.crop.shape[0]
+        idx = select_keypoints(st.keypoints)
+        anchors = border_anchors(size, st.anchors_per_side)
+        src_pts = np.vstack([source.landmarks[idx], anchors])
+        crops = np.empty((len(track), size, size, 3), np.uint8)
+        frames = np.empty((len(track), *source.image.shape), np.uint8) if st.paste else None
+        pending: list[tuple[int, np.ndarray, np.ndarray]] = []
+
+        def finish(t, img, mapping):
+            crops[t] = gaussian_post_filter(img, mapping, st.gaussian)
+            if frames is not None:
+                frames[t] = paste_animated(source.image, crops[t], source.crop, source.aligned,
+                                           motion_weight(mapping))
+
+        def flush():
+            if not pending:
+                return
+            out = self.refiner.refine_batch(np.stack([p[1] for p in pending]))
+            for (t, _, mapping), img in zip(pending, out):
+                finish(t, img, mapping)
+            pending.clear()
+
+        for t in tqdm(range(len(track)), desc="animating", unit="frame", disable=not progress):
+            mapping = tps_map(src_pts, np.vstack([track[t][idx], anchors]), size, grid=32)
+            warped = warp_image(source.crop, mapping)
+            if st.refine:
+                pending.append((t, generator_input(warped, mapping, source.landmarks, track[t]), mapping))
+                if len(pending) == batch_size:
+                    flush()
+            else:
+                finish(t, warped, mapping)
+        flush()
+        return Animation(crops=crops, frames=frames, keypoints=np.asarray(track), fps=float(fps), settings=st,
+                         source=source, info=info or {})
+
+
+def load_keypoint_gru(name: str = "keypoint_gru") -> KeypointGRU:
+    """The committed keypoint GRU (checksum verified)."""
+    from ..weights import load_weights
+
+    state, _ = load_weights(name, kind="keypoint_gru")
+    model = KeypointGRU(hidden=state["hidden"])
+    model.load_state_dict(state["model"])
+    return model.eval()

@@ -1,0 +1,159 @@
+"""Training and evaluation clips for the animator: fixed 256 px crops of real videos, with 68 landmarks.
+
+Each video (and each CK+ sequence) is cropped once, with the ``animation`` template fitted to its first
+frame, and that crop is kept for every frame, as FOMM/TPSMM prepare their data: the head moves inside a
+still frame. Landmarks are found in every crop (MTCNN every few frames, dlib's 68 points followed in
+between). Whole videos and whole CK+ subjects are held out for evaluation (:data:`HELDOUT_VIDEOS`,
+:data:`HELDOUT_SUBJECTS`). The cache lives in ``runs/`` (git-ignored), never in the repository, since the
+source data may not be redistributed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..config import REPO_ROOT
+from ..errors import DataNotFoundError, FaceanimError, NoFaceError
+
+__all__ = ["Clip", "prepare_clips", "load_clips", "crop_clip", "HELDOUT_VIDEOS", "HELDOUT_SUBJECTS",
+           "default_cache", "CROP_SIZE"]
+
+CROP_SIZE = 256
+#: Face videos kept out of training (stems of the files in ``face_videos/videos``).
+HELDOUT_VIDEOS = ("liveportrait_d0", "liveportrait_d12", "tpsmm_driving", "sadtalker_WDA_KatieHill_000")
+#: CK+ subjects kept out of training and out of the learned emotion motion.
+HELDOUT_SUBJECTS = ("S052", "S111", "S130")
+
+
+@dataclass
+class Clip:
+    """One video or CK+ sequence as fixed crops.
+
+    Attributes:
+        frames: ``(T, S, S, 3)`` RGB uint8 crops.
+        landmarks: ``(T, 68, 2)`` in crop pixels.
+        found: ``(T,)`` True where landmarks were fitted on that frame (else carried from the last one).
+        kind: ``"video"`` or ``"ckplus"``; person: video stem or CK+ subject; emotion: CK+ emotion or "".
+    """
+
+    name: str
+    kind: str
+    person: str
+    emotion: str
+    fps: float
+    frames: np.ndarray = field(repr=False)
+    landmarks: np.ndarray = field(repr=False)
+    found: np.ndarray = field(repr=False)
+
+    @property
+    def heldout(self) -> bool:
+        return self.person in HELDOUT_VIDEOS or self.person in HELDOUT_SUBJECTS
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+def default_cache() -> Path:
+    env = os.environ.get("FACEANIM_CACHE")
+    root = Path(env).expanduser() if env else REPO_ROOT / "runs" / "cache"
+    return root / f"animator_clips_{CROP_SIZE}.npz"
+
+
+def crop_clip(images, name: str, kind: str = "video", person: str | None = None, emotion: str = "",
+              fps: float = 25.0, detect_every: int = 10, pipeline=None) -> Clip:
+    """Crop a sequence of frames with the template fitted on its first face, and track its landmarks."""
+    import cv2
+
+    from ..face import FacePipeline, align_face
+    from ..face.track import follow
+    from ..io import as_rgb
+
+    pipe = pipeline or FacePipeline("mtcnn", "dlib68", template=None, max_faces=1)
+    images = list(images)
+    if not images:
+        raise FaceanimError(f"{name}: no frames")
+    first = as_rgb(images[0])
+    faces = pipe(first).faces
+    if not faces:
+        raise NoFaceError(f"{name}: no face in the first frame")
+    matrix = align_face(first, faces[0], "animation").matrix
+    frames = np.empty((len(images), CROP_SIZE, CROP_SIZE, 3), np.uint8)
+    lms = np.zeros((len(images), 68, 2), np.float32)
+    found = np.zeros(len(images), bool)
+    face = None
+    for t, img in enumerate(images):
+        crop = cv2.warpAffine(as_rgb(img), matrix, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_AREA
+                              if matrix[0, 0] < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+        frames[t] = crop
+        new = None
+        if face is None or t % detect_every == 0:
+            got = pipe(crop).faces
+            new = got[0] if got else None
+        if new is None and face is not None:
+            new = follow(crop, face, pipe.landmarker)
+        if new is not None and new.landmarks is not None:
+            face, found[t] = new, True
+        if face is not None:
+            lms[t] = face.landmarks
+    if not found.any():
+        raise NoFaceError(f"{name}: no landmarks in any frame")
+    first_ok = int(np.argmax(found))
+    lms[:first_ok] = lms[first_ok]
+    return Clip(name=name, kind=kind, person=person or name, emotion=emotion, fps=float(fps), frames=frames,
+                landmarks=lms, found=found)
+
+
+def prepare_clips(max_frames: int = 300, cache: str | os.PathLike | None = None, progress: bool = True,
+                  max_videos: int | None = None, max_sequences: int | None = None) -> Path:
+    """Crop every face video (first ``max_frames`` frames) and every CK+ sequence; save them to ``cache``.
+
+    ``max_videos`` / ``max_sequences`` keep only the first few (quick runs and tests)."""
+    from tqdm.auto import tqdm
+
+    from .._atomic import atomic_path
+    from ..data import list_face_videos, load_ckplus_sequences
+    from ..face import FacePipeline
+    from ..io import VideoReader
+
+    cache = Path(cache) if cache else default_cache()
+    pipe = FacePipeline("mtcnn", "dlib68", template=None, max_faces=1)
+    clips: list[Clip] = []
+    videos = list_face_videos()[:max_videos]
+    seqs = list(load_ckplus_sequences())[:max_sequences]
+    for path in tqdm(videos, desc="videos", disable=not progress):
+        with VideoReader(path, max_frames=max_frames) as reader:
+            images = [f.image for f in reader]
+            fps = reader.fps
+        clips.append(crop_clip(images, path.stem, "video", path.stem, "", fps, pipeline=pipe))
+    for s in tqdm(seqs, desc="CK+ sequences", disable=not progress):
+        clips.append(crop_clip(s.frames, s.name, "ckplus", s.subject, s.emotion, 30.0, detect_every=1, pipeline=pipe))
+    arrays = {"names": np.array([c.name for c in clips]), "kinds": np.array([c.kind for c in clips]),
+              "persons": np.array([c.person for c in clips]), "emotions": np.array([c.emotion for c in clips]),
+              "fps": np.array([c.fps for c in clips]), "lengths": np.array([len(c) for c in clips]),
+              "frames": np.concatenate([c.frames for c in clips]),
+              "landmarks": np.concatenate([c.landmarks for c in clips]),
+              "found": np.concatenate([c.found for c in clips])}
+    with atomic_path(cache) as tmp:
+        np.savez(tmp, **arrays)
+    return cache
+
+
+def load_clips(cache: str | os.PathLike | None = None, prepare: bool = True, progress: bool = True) -> list[Clip]:
+    """The cached clips (made with :func:`prepare_clips` first when missing and ``prepare``)."""
+    cache = Path(cache) if cache else default_cache()
+    if not cache.exists():
+        if not prepare:
+            raise DataNotFoundError(f"no animator clips at {cache}; run `faceanim train animator` or "
+                                    "faceanim.animate.prepare_clips() first")
+        prepare_clips(cache=cache, progress=progress)
+    z = np.load(cache)
+    ends = np.cumsum(z["lengths"])
+    starts = ends - z["lengths"]
+    frames, lms, found = z["frames"], z["landmarks"], z["found"]
+    return [Clip(name=str(n), kind=str(k), person=str(p), emotion=str(e), fps=float(f), frames=frames[a:b],
+                 landmarks=lms[a:b], found=found[a:b])
+            for n, k, p, e, f, a, b in zip(z["names"], z["kinds"], z["persons"], z["emotions"], z["fps"], starts, ends)]

@@ -1,0 +1,455 @@
+"""Measure the animator (``faceanim evaluate animation``) into ``reports/animation_metrics.json``.
+
+1. Reconstruction on held-out real videos (and held-out CK+ subjects): frame 0 is the source, the video's
+   own landmarks drive it, and each result is compared with the real frame: L1, SSIM, PSNR, AKD (68-point
+   distance, dlib fitted on the result and on the real frame in the same box) and identity distance
+   (dlib's 128-d descriptor, result vs source), for the still source, one global affine per frame, the
+   warp alone, and warp + refinement.
+2. Emotion animation on held-out faces that read as neutral at rest: the recognizer's top label at full
+   intensity, requested vs recognized intensity (Spearman), identity distance to the source.
+3. Keypoint steadiness: jitter against filter strength, with the lag it costs; the GRU's next-frame error
+   against constant velocity and constant position.
+4. Frames per second at 256 px for the warp path and the full path.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..data.fer import EMOTIONS
+from .clips import HELDOUT_SUBJECTS, HELDOUT_VIDEOS
+
+__all__ = ["evaluate_animation", "AnimationEval", "reconstruction", "emotion_animation", "steadiness",
+           "time_paths", "METHODS", "LEVELS"]
+
+METHODS = ("still", "affine", "warp", "warp+refine")
+LEVELS = (0.25, 0.5, 0.75, 1.0)
+TARGET_EMOTIONS = tuple(e for e in EMOTIONS if e != "neutral")
+
+
+class _Scorer:
+    """dlib landmarks in a given box, and identity descriptors, for result frames."""
+
+    def __init__(self):
+        from ..face import create_landmarker
+        from ..face.identity import FaceDescriber
+
+        self.landmarker = create_landmarker("dlib68")
+        self.describer = FaceDescriber()
+
+    def face(self, image: np.ndarray, box_from: np.ndarray):
+        from ..face.types import Face
+
+        lm = np.asarray(box_from)
+        face = Face(box=np.r_[lm.min(0), lm.max(0)], score=1.0, detector="landmarks")
+        self.landmarker.fit(image, [face])
+        return face
+
+    def descriptor(self, image: np.ndarray, face) -> np.ndarray:
+        return self.describer.describe(image, [face])[0]
+
+
+def _frame_metrics(out: np.ndarray, real: np.ndarray) -> dict:
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    return {"l1": float(np.abs(out.astype(np.float32) - real.astype(np.float32)).mean() / 255.0),
+            "ssim": float(structural_similarity(out, real, channel_axis=2, data_range=255)),
+            "psnr": float(peak_signal_noise_ratio(real, out, data_range=255))}
+
+
+def reconstruction(animator, clips, max_frames: int = 40, progress: bool = True):
+    """Per-frame metrics (DataFrame) of the four methods on the held-out clips."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from ..face.align import AlignedFace
+    from ..face.identity import SAME_PERSON
+    from ..face.types import Face
+    from .animator import AnimationSettings, SourceFace
+    from .motion import driving_keypoints
+    from .warp import affine_warp
+
+    scorer = _Scorer()
+    rows = []
+    held = [c for c in clips if c.heldout]
+    for clip in tqdm(held, desc="reconstruction", disable=not progress):
+        idx = np.unique(np.linspace(1, len(clip) - 1, min(max_frames, len(clip) - 1)).round().astype(int))
+        src_img, src_lm = clip.frames[0], clip.landmarks[0].astype(np.float64)
+        # frame 0 is the reference, so relative motion reproduces the real landmarks exactly
+        track = driving_keypoints(src_lm, np.concatenate([clip.landmarks[:1], clip.landmarks[idx]]), "relative",
+                                  0)[1:]
+        aligned = AlignedFace(image=src_img, matrix=np.array([[1.0, 0, 0], [0, 1.0, 0]]), template="animation",
+                              face=Face(box=[0, 0, 1, 1], score=1.0))
+        source = SourceFace(image=src_img, aligned=aligned, landmarks=src_lm)
+        base = AnimationSettings(keypoints=68, paste=False)
+        outs = {
+            "still": np.repeat(src_img[None], len(idx), 0),
+            "affine": np.stack([affine_warp(src_img, src_lm, track[k]) for k in range(len(idx))]),
+            "warp": animator.render(source, track, settings=AnimationSettings(keypoints=68, paste=False,
+                                                                              refine=False)).crops,
+        }
+        if animator.refiner is not None:
+            outs["warp+refine"] = animator.render(source, track, settings=base).crops
+        src_face = scorer.face(src_img, src_lm)
+        src_desc = scorer.descriptor(src_img, src_face)
+        for k, t in enumerate(idx):
+            real = clip.frames[t]
+            real_face = scorer.face(real, clip.landmarks[t])
+            for method, frames in outs.items():
+                out = frames[k]
+                # landmarks are fitted where the method put the face (the still frame's face never moved)
+                face = scorer.face(out, src_lm if method == "still" else track[k])
+                ident = float(np.linalg.norm(scorer.descriptor(out, face) - src_desc))
+                rows.append({"clip": clip.name, "group": clip.kind, "frame": int(t), "method": method,
+                             **_frame_metrics(out, real),
+                             "akd": float(np.linalg.norm(face.landmarks - real_face.landmarks, axis=1).mean()),
+                             "identity": ident, "same_person": ident < SAME_PERSON})
+    return pd.DataFrame(rows)
+
+
+def _neutral_faces(animator, recognizer, clips, threshold: float, stills: bool = True):
+    """Held-out faces at rest: first frames of held-out CK+ sequences and videos, and the stills, kept
+    when the recognizer reads them as neutral (intensity below the threshold)."""
+    from ..config import has_dataset
+    from ..data import list_stills
+    from ..errors import NoFaceError
+    from ..io import read_image
+
+    items = [(c.name, c.frames[0]) for c in clips if c.heldout]
+    if stills and has_dataset("stills"):
+        items += [(p.stem, read_image(p)) for p in list_stills()]
+    kept, dropped = [], []
+    for name, image in items:
+        try:
+            source = animator.prepare(image)
+        except NoFaceError:
+            dropped.append((name, "no face"))
+            continue
+        reading = recognizer.recognize_faces(source.crop, [_face_from(source.landmarks)])[0]
+        if reading.intensity < threshold:
+            kept.append((name, source))
+        else:
+            dropped.append((name, f"{reading.label} at intensity {reading.intensity:.2f}"))
+    return kept, dropped
+
+
+def _face_from(landmarks):
+    from ..face.types import Face
+
+    lm = np.asarray(landmarks, np.float32)
+    return Face(box=np.r_[lm.min(0), lm.max(0)], score=1.0, landmarks=lm, detector="landmarks")
+
+
+def emotion_animation(animator, recognizer, clips, threshold: float = 0.3, levels=LEVELS, progress: bool = True,
+                      stills: bool = True, gains=(1.0,)):
+    """``(readings DataFrame, dropped list)``: each neutral held-out face moved to each emotion and level."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from ..face.identity import SAME_PERSON
+    from .animator import AnimationSettings
+    from .motion import emotion_keypoints
+
+    scorer = _Scorer()
+    faces, dropped = _neutral_faces(animator, recognizer, clips, threshold, stills)
+    methods = {"warp": AnimationSettings(paste=False, refine=False)}
+    if animator.refiner is not None:
+        methods["warp+refine"] = AnimationSettings(paste=False)
+    jobs = [(method, st, 1.0, tuple(levels)) for method, st in methods.items()]
+    best = "warp+refine" if "warp+refine" in methods else "warp"
+    jobs += [(best, methods[best], g, (max(levels),)) for g in gains if g != 1.0]  # other gains: full only
+    rows = []
+    for name, source in tqdm(faces, desc="emotion animation", disable=not progress):
+        src_face = scorer.face(source.crop, source.landmarks)
+        src_desc = scorer.descriptor(source.crop, src_face)
+        for emotion in TARGET_EMOTIONS:
+            for method, st, gain, lvs in jobs:
+                track = np.stack([emotion_keypoints(source.landmarks, animator.motion, emotion, lv, gain=gain)
+                                  for lv in lvs])
+                crops = animator.render(source, track, settings=st).crops
+                for lv, crop, kp in zip(lvs, crops, track):
+                    face = scorer.face(crop, kp)
+                    reading = recognizer.recognize_faces(crop, [face])[0]
+                    ident = float(np.linalg.norm(scorer.descriptor(crop, face) - src_desc))
+                    rows.append({"face": name, "emotion": emotion, "level": lv, "gain": gain, "method": method,
+                                 "label": reading.label, "intensity": reading.intensity,
+                                 "p_target": float(reading.probabilities[EMOTIONS.index(emotion)]),
+                                 "correct": reading.label == emotion, "identity": ident,
+                                 "same_person": ident < SAME_PERSON})
+    return pd.DataFrame(rows), dropped
+
+
+def steadiness(clips, predictor=None, strengths=(0.0, 0.25, 0.5, 0.75, 0.9, 1.0)) -> dict:
+    """Jitter and lag of the keypoint filters on the held-out videos' landmark tracks, and the GRU's
+    next-frame error against the constant-velocity and constant-position predictors."""
+    from .smooth import jitter, lag_frames, one_euro, prediction_errors, predictive_filter
+
+    held = [c for c in clips if c.heldout and c.kind == "video"]
+    rows = []
+    filters = {"one_euro": lambda x, s, fps: one_euro(x, s, fps),
+               "constant_velocity": lambda x, s, fps: predictive_filter(x, s, None)}
+    if predictor is not None:
+        filters["gru"] = lambda x, s, fps: predictive_filter(x, s, predictor)
+    for name, f in filters.items():
+        for s in strengths:
+            js, lags, lag_ms = [], [], []
+            for c in held:
+                raw = c.landmarks.astype(np.float64)
+                y = f(raw, s, c.fps)
+                lag = lag_frames(y, raw)
+                js.append(jitter(y))
+                lags.append(lag)
+                lag_ms.append(1000.0 * lag / c.fps)
+            rows.append({"filter": name, "strength": s, "jitter": float(np.mean(js)),
+                         "lag_frames": float(np.mean(lags)), "lag_ms": float(np.mean(lag_ms))})
+    out = {"filters": rows, "clips": [c.name for c in held],
+           "raw_jitter": float(np.mean([jitter(c.landmarks) for c in held]))}
+    if predictor is not None:
+        out["next_frame_error_px"] = prediction_errors(predictor, [c.landmarks for c in clips if c.heldout])
+    return out
+
+
+def time_paths(animator, source=None, frames: int = 48, repeats: int = 2) -> dict:
+    """Frames per second at 256 px: warp path (keypoints -> TPS -> remap -> Gaussian) and full path
+    (+ refinement, one frame at a time as a live preview runs), excluding and including paste-back."""
+    from ..demo import astronaut
+    from .animator import AnimationSettings
+    from .motion import ease, emotion_keypoints
+
+    source = source or animator.prepare(astronaut())
+    track = emotion_keypoints(source.landmarks, animator.motion, "happy", 1.0, ease(frames))
+    out = {"frames": frames, "image": list(source.image.shape[:2])}
+    variants = {"warp_fps": AnimationSettings(paste=False, refine=False, gaussian=0.3),
+                "warp_pasted_fps": AnimationSettings(paste=True, refine=False, gaussian=0.3)}
+    if animator.refiner is not None:
+        variants["full_fps"] = AnimationSettings(paste=False, refine=True, gaussian=0.3)
+        variants["full_pasted_fps"] = AnimationSettings(paste=True, refine=True, gaussian=0.3)
+    for key, st in variants.items():
+        best = 0.0
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            animator.render(source, track, settings=st, batch_size=1)
+            best = max(best, frames / (time.perf_counter() - t0))
+        out[key] = round(best, 1)
+    return out
+
+
+def paste_check(animator, image=None) -> dict:
+    """How the paste-back treats the photo: the largest change outside the crop's footprint (must be 0),
+    the mean change in the feathered border ring and inside the face crop, for a full-intensity surprise."""
+    import cv2
+
+    from ..demo import astronaut
+
+    image = astronaut() if image is None else image
+    clip = animator.emotion(image, "surprise", 1.0, frames=2)
+    src = clip.source
+    size = src.crop.shape[0]
+    footprint = cv2.warpAffine(np.ones((size, size), np.float32), src.aligned.inverse, image.shape[1::-1],
+                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    diff = np.abs(clip.frames[-1].astype(np.float32) - image.astype(np.float32)).mean(-1)
+    ring = (footprint > 0.01) & (footprint < 0.99)
+    ring_edge = ring & (cv2.erode(footprint, np.ones((3, 3))) < 0.5)  # outer part of the crop's edge
+    return {"outside_crop_max_change": float(diff[footprint == 0].max(initial=0.0)),
+            "crop_edge_mean_change": float(diff[ring_edge].mean()) if ring_edge.any() else 0.0,
+            "inside_crop_mean_change": float(diff[footprint >= 0.99].mean())}
+
+
+@dataclass
+class AnimationEval:
+    metrics: dict
+    reconstruction: "pandas.DataFrame" = field(repr=False)  # noqa: F821
+    emotion: "pandas.DataFrame" = field(repr=False)  # noqa: F821
+    figures: list[Path] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        r = self.metrics.get("reconstruction", {}).get("video", {})
+        e = self.metrics.get("emotion_animation", {}).get("warp+refine", {})
+        return (f"AnimationEval(video L1 {({k: round(v['l1'], 4) for k, v in r.items()})}, "
+                f"emotion top-1 at full {e.get('top1_full')}, Spearman {e.get('spearman_pooled')})")
+
+
+def _summ_recon(df) -> dict:
+    out = {}
+    for group, g in df.groupby("group"):
+        out[group] = {m: {"l1": float(x.l1.mean()), "ssim": float(x.ssim.mean()), "psnr": float(x.psnr.mean()),
+                          "akd": float(x.akd.mean()), "identity": float(x.identity.mean()),
+                          "same_person_share": float(x.same_person.mean()), "frames": int(len(x))}
+                      for m, x in g.groupby("method")}
+    return out
+
+
+def _summ_emotion(df) -> dict:
+    """Target figures at gain 1 (the measured CK+ apex); other gains only as ``top1_full_by_gain``."""
+    from scipy.stats import spearmanr
+
+    out = {}
+    if "gain" in df and (df.gain != 1.0).any():
+        full = df[df.level == df.level.max()]
+        out["top1_full_by_gain"] = {
+            f"{m} x{gn:g}": {"top1": float(x.correct.mean()), "intensity": float(x.intensity.mean()),
+                             "same_person_share": float(x.same_person.mean()),
+                             "per_emotion": {e: float(y.correct.mean()) for e, y in x.groupby("emotion")}}
+            for (m, gn), x in full.groupby(["method", "gain"])}
+        df = df[df.gain == 1.0]
+    for method, g in df.groupby("method"):
+        full = g[g.level == g.level.max()]
+        per = [spearmanr(x.level, x.intensity).statistic for _, x in g.groupby(["face", "emotion"])
+               if x.intensity.nunique() > 1]
+        out[method] = {
+            "top1_full": float(full.correct.mean()),
+            "top1_full_per_emotion": {e: float(x.correct.mean()) for e, x in full.groupby("emotion")},
+            "labels_full": {e: x.label.value_counts().to_dict() for e, x in full.groupby("emotion")},
+            "spearman_pooled": float(spearmanr(g.level, g.intensity).statistic),
+            "spearman_mean_per_face_emotion": float(np.nanmean(per)) if per else float("nan"),
+            "intensity_by_level": {str(k): float(v) for k, v in g.groupby("level").intensity.mean().items()},
+            "identity_mean": float(g.identity.mean()), "same_person_share": float(g.same_person.mean()),
+            "renders": int(len(g))}
+    return out
+
+
+def _plots(metrics: dict, recon, emo, out_dir: Path, animator) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from .._atomic import atomic_path
+
+    figs = []
+
+    def save(fig, name):
+        path = out_dir / name
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        figs.append(path)
+
+    if len(recon):
+        fig, axes = plt.subplots(1, 4, figsize=(15, 3.4))
+        for ax, metric in zip(axes, ("l1", "ssim", "psnr", "akd")):
+            sns.barplot(data=recon, x="method", y=metric, hue="group", ax=ax, order=list(METHODS), errorbar=None)
+            ax.set_title(metric.upper() + (" (lower is better)" if metric in ("l1", "akd") else ""))
+            ax.set_xlabel("")
+            ax.tick_params(axis="x", rotation=20)
+        fig.suptitle("Reconstruction of held-out clips from their first frame")
+        save(fig, "reconstruction.png")
+    if len(emo):
+        if "gain" in emo:
+            emo = emo[emo.gain == 1.0]
+        fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
+        full = emo[emo.level == emo.level.max()]
+        sns.barplot(data=full, x="emotion", y="correct", hue="method", ax=axes[0], errorbar=None)
+        axes[0].axhline(0.8, color="k", ls=":", lw=1)
+        axes[0].set_ylabel("recognizer names the requested emotion")
+        axes[0].set_title("At full intensity")
+        sns.lineplot(data=emo, x="level", y="intensity", hue="method", style="emotion", ax=axes[1], errorbar=None)
+        axes[1].set_xlabel("requested intensity")
+        axes[1].set_ylabel("recognized intensity")
+        axes[1].set_title("Requested vs recognized intensity")
+        axes[1].legend(fontsize=7, ncol=2)
+        save(fig, "emotion_animation.png")
+    st = metrics.get("steadiness", {})
+    if st.get("filters"):
+        import pandas as pd
+
+        f = pd.DataFrame(st["filters"])
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for name, g in f.groupby("filter"):
+            ax.plot(g.lag_ms, g.jitter, "o-", label=name)
+            for _, r in g.iterrows():
+                ax.annotate(f"{r.strength:g}", (r.lag_ms, r.jitter), fontsize=7, xytext=(3, 3),
+                            textcoords="offset points")
+        ax.set_xlabel("lag (ms)")
+        ax.set_ylabel("jitter (px / frame², 256 px crop)")
+        ax.set_title("Keypoint filters on held-out videos (labels: strength)")
+        ax.legend()
+        save(fig, "jitter_vs_lag.png")
+    # a gallery on the freely licensed astronaut (no research-only faces in committed figures)
+    from ..demo import astronaut
+    from .animator import AnimationSettings
+    from .motion import emotion_keypoints
+
+    source = animator.prepare(astronaut())
+    track = np.stack([emotion_keypoints(source.landmarks, animator.motion, e, 1.0) for e in TARGET_EMOTIONS])
+    methods = [("warp", AnimationSettings(paste=False, refine=False))]
+    if animator.refiner is not None:
+        methods.append(("warp+refine", AnimationSettings(paste=False)))
+    fig, axes = plt.subplots(len(methods), 7, figsize=(14, 2.3 * len(methods)), squeeze=False)
+    for r, (name, stt) in enumerate(methods):
+        crops = animator.render(source, track, settings=stt).crops
+        for c, (img, title) in enumerate(zip([source.crop, *crops], ["source", *TARGET_EMOTIONS])):
+            axes[r, c].imshow(img)
+            axes[r, c].set_axis_off()
+            axes[r, c].set_title(title if r == 0 else "", fontsize=9)
+        axes[r, 0].text(-10, 128, name, rotation=90, va="center", ha="right", fontsize=9)
+    save(fig, "astronaut_emotions.png")
+    return figs
+
+
+def evaluate_animation(animator=None, recognizer=None, out_dir: str | os.PathLike | None = None,
+                       quick: bool = False, progress: bool = True, clips=None) -> AnimationEval:
+    """Run everything above; write ``animation_metrics.json`` and ``animation/*.png`` under ``out_dir``.
+
+    ``clips`` defaults to every prepared clip (:func:`~faceanim.animate.clips.load_clips`); ``quick`` scores
+    6 frames per held-out clip and animates only the first 3 held-out faces (no stills)."""
+    import pandas as pd
+
+    from .._atomic import write_json
+    from ..config import reports_dir
+    from ..emotion import create_recognizer
+    from .animator import Animator
+    from .clips import load_clips
+
+    animator = animator or Animator()
+    recognizer = recognizer or create_recognizer()
+    out_dir = Path(out_dir) if out_dir else reports_dir()
+    fig_dir = out_dir / "animation"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    clips = clips if clips is not None else load_clips(progress=progress)
+    t0 = time.time()
+    recon = reconstruction(animator, clips, max_frames=6 if quick else 40, progress=progress)
+    emo, dropped = emotion_animation(animator, recognizer, clips if not quick else
+                                     [c for c in clips if c.heldout][:3], levels=LEVELS, progress=progress,
+                                     stills=not quick, gains=(1.0, 2.0) if quick else (1.0, 1.5, 2.0, 3.0))
+    metrics = {
+        "heldout_videos": list(HELDOUT_VIDEOS), "heldout_subjects": list(HELDOUT_SUBJECTS), "quick": quick,
+        "reconstruction": _summ_recon(recon),
+        "emotion_animation": {**_summ_emotion(emo), "faces": int(emo.face.nunique()) if len(emo) else 0,
+                              "dropped": [{"face": n, "why": w} for n, w in dropped]},
+        "steadiness": steadiness(clips, animator.predictor),
+        "speed": time_paths(animator, frames=24 if quick else 48),
+        "paste_back": paste_check(animator),
+        "weights": {k: getattr(v, "meta", {}).get("sha256") for k, v in (("refiner", animator.refiner),)},
+    }
+    v = metrics["reconstruction"].get("video", {})
+    e = metrics["emotion_animation"].get("warp+refine", {})
+    if "warp+refine" in v:
+        wr = v["warp+refine"]
+        others = [m for m in v if m != "warp+refine"]
+        metrics["targets"] = {
+            "refine_beats_all_on_l1": all(wr["l1"] < v[m]["l1"] for m in others),
+            "refine_beats_all_on_ssim": all(wr["ssim"] > v[m]["ssim"] for m in others),
+            "refine_beats_all_on_akd": all(wr["akd"] < v[m]["akd"] for m in others),
+            "top1_full_at_least_0.8": e.get("top1_full", 0) >= 0.8,
+            "spearman_pooled_at_least_0.9": e.get("spearman_pooled", 0) >= 0.9,
+            "identity_under_0.6_on_95pct": min(wr["same_person_share"], e.get("same_person_share", 0)) >= 0.95,
+            "warp_30fps": metrics["speed"].get("warp_fps", 0) >= 30,
+            "full_10fps": metrics["speed"].get("full_fps", 0) >= 10,
+            "background_untouched": metrics["paste_back"]["outside_crop_max_change"] == 0.0,
+        }
+    metrics["seconds"] = round(time.time() - t0, 1)
+    figs = _plots(metrics, recon, emo, fig_dir, animator)
+    write_json(out_dir / "animation_metrics.json", metrics)
+    for name, df in (("reconstruction_frames.csv", recon), ("emotion_renders.csv", emo)):
+        from .._atomic import atomic_path
+
+        with atomic_path(fig_dir / name) as tmp:
+            pd.DataFrame(df).to_csv(tmp, index=False)
+    return AnimationEval(metrics=metrics, reconstruction=recon, emotion=emo, figures=figs)

@@ -1,0 +1,199 @@
+"""Where the keypoints go: toward an emotion (motion learned from CK+), or with a driving video.
+
+Emotion motion is measured, not typed in: for every training CK+ sequence the 68 landmarks of the apex
+frame minus those of the neutral first frame, each frame first put in a pose-free unit frame
+(:func:`~faceanim.animate.keypoints.normalizing_transform`), averaged per emotion. The average onset curve
+(how far along its final displacement a sequence is at each moment) is kept too, as the ``"ckplus"`` easing.
+
+Driving motion follows FOMM/TPSMM: *relative* moves the source keypoints by the driving face's
+displacement from a reference frame, scaled by the ratio of face sizes; *absolute* puts the driving
+keypoints themselves (similarity-aligned) on the source; the reference is the driving video's first
+frame or the frame whose expression and pose are closest to the source's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..data.fer import EMOTIONS
+from ..errors import SettingError
+from .keypoints import apply_affine, face_scale, normalizing_transform
+
+__all__ = ["EmotionMotion", "learn_emotion_motion", "ease", "EASINGS", "emotion_keypoints", "driving_keypoints",
+           "closest_frame", "DRIVING_MODES", "ANIMATABLE"]
+
+EASINGS = ("smoothstep", "linear", "ckplus")
+DRIVING_MODES = ("relative", "absolute")
+#: Emotions the animator can move toward (neutral means no motion).
+ANIMATABLE = tuple(e for e in EMOTIONS)
+
+_CK_NAMES = {"anger": "angry", "disgust": "disgust", "fear": "fear", "happiness": "happy", "happy": "happy",
+             "sadness": "sad", "surprise": "surprise"}
+
+
+@dataclass
+class EmotionMotion:
+    """Per-emotion apex displacement of the 68 landmarks in the unit face frame, and the onset curve.
+
+    Attributes:
+        displacement: emotion name -> ``(68, 2)`` mean apex-minus-neutral displacement (unit frame).
+        spread: emotion name -> ``(68,)`` standard deviation of that displacement's length across sequences.
+        onset: ``(K,)`` mean fraction of the final displacement reached over normalised time 0..1.
+        sequences: emotion name -> number of sequences averaged.
+    """
+
+    displacement: dict[str, np.ndarray]
+    spread: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    onset: np.ndarray = field(default_factory=lambda: np.linspace(0, 1, 21), repr=False)
+    sequences: dict[str, int] = field(default_factory=dict)
+    subjects: list[str] = field(default_factory=list)
+
+    def offsets(self, emotion: str) -> np.ndarray:
+        """``(68, 2)`` unit-frame displacement at full intensity (zeros for neutral)."""
+        if emotion == "neutral":
+            return np.zeros((68, 2))
+        if emotion not in self.displacement:
+            known = ", ".join(["neutral", *self.displacement])
+            raise SettingError(f"unknown emotion {emotion!r}; choose one of {known}")
+        return np.asarray(self.displacement[emotion], np.float64)
+
+    def to_state(self) -> dict:
+        return {"displacement": {k: np.asarray(v, np.float32) for k, v in self.displacement.items()},
+                "spread": {k: np.asarray(v, np.float32) for k, v in self.spread.items()},
+                "onset": np.asarray(self.onset, np.float32), "sequences": dict(self.sequences),
+                "subjects": list(self.subjects)}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "EmotionMotion":
+        return cls(displacement=dict(state["displacement"]), spread=dict(state.get("spread", {})),
+                   onset=np.asarray(state["onset"]), sequences=dict(state.get("sequences", {})),
+                   subjects=list(state.get("subjects", [])))
+
+    @classmethod
+    def load(cls, name: str = "emotion_motion") -> "EmotionMotion":
+        from ..weights import load_weights
+
+        state, _ = load_weights(name, kind="emotion_motion")
+        return cls.from_state(state)
+
+
+def _unit(landmarks: np.ndarray) -> np.ndarray:
+    return apply_affine(normalizing_transform(landmarks), landmarks)
+
+
+def learn_emotion_motion(clips, exclude_subjects=(), onset_points: int = 21) -> EmotionMotion:
+    """Average apex-minus-neutral landmark motion per emotion over CK+ clips (``kind == "ckplus"``)."""
+    per: dict[str, list[np.ndarray]] = {}
+    curves, subjects = [], set()
+    for clip in clips:
+        if clip.kind != "ckplus" or clip.person in exclude_subjects or len(clip) < 2:
+            continue
+        unit = np.stack([_unit(lm) for lm in clip.landmarks])
+        disp = unit - unit[0]
+        final = disp[-1]
+        per.setdefault(_CK_NAMES[clip.emotion], []).append(final)
+        subjects.add(clip.person)
+        # onset: projection of each frame's displacement on the final one, resampled on 0..1
+        frac = (disp.reshape(len(disp), -1) @ final.reshape(-1)) / max(float((final ** 2).sum()), 1e-12)
+        t = np.linspace(0, 1, len(frac))
+        curves.append(np.interp(np.linspace(0, 1, onset_points), t, frac))
+    if not per:
+        raise SettingError("no CK+ clips to learn emotion motion from (all excluded or none given)")
+    onset = np.clip(np.mean(curves, 0), 0, None)
+    onset = (onset - onset[0]) / max(onset[-1] - onset[0], 1e-9)
+    return EmotionMotion(
+        displacement={k: np.mean(v, 0) for k, v in sorted(per.items())},
+        spread={k: np.std([np.linalg.norm(d, axis=1) for d in v], 0) for k, v in sorted(per.items())},
+        onset=np.maximum.accumulate(np.clip(onset, 0, 1)), sequences={k: len(v) for k, v in sorted(per.items())},
+        subjects=sorted(subjects))
+
+
+def ease(frames: int, curve: str = "smoothstep", onset: np.ndarray | None = None, hold: int = 0) -> np.ndarray:
+    """``(frames,)`` progress from 0 to 1 (then ``hold`` extra frames at 1)."""
+    if int(frames) < 1:
+        raise SettingError(f"frame count must be at least 1, got {frames}")
+    if curve not in EASINGS:
+        raise SettingError(f"unknown easing {curve!r}; choose one of {', '.join(EASINGS)}")
+    t = np.linspace(0.0, 1.0, int(frames)) if frames > 1 else np.ones(1)
+    if curve == "linear":
+        p = t
+    elif curve == "smoothstep":
+        p = t * t * (3 - 2 * t)
+    else:
+        curve_pts = np.linspace(0, 1, 21) if onset is None else np.asarray(onset)
+        p = np.interp(t, np.linspace(0, 1, len(curve_pts)), curve_pts)
+    return np.concatenate([p, np.ones(int(hold))])
+
+
+def emotion_keypoints(source: np.ndarray, motion: EmotionMotion, emotion: str, intensity: float,
+                      progress: np.ndarray | float = 1.0, gain: float = 1.0) -> np.ndarray:
+    """Source landmarks moved toward ``emotion``: ``(T, 68, 2)`` for a progress array, ``(68, 2)`` for a number.
+
+    The unit-frame displacement is carried onto the source face with the inverse of its normalising
+    similarity (so it follows the face's size and roll) and scaled by ``gain * intensity * progress``.
+    Intensity 1 with ``gain`` 1 is the measured CK+ mean apex; ``gain`` above 1 exaggerates it (a caricature
+    control, 1 to 3).
+    """
+    try:
+        gain = float(gain)
+    except (TypeError, ValueError):
+        raise SettingError(f"gain must be a number from 0 to 3, got {gain!r}") from None
+    if not 0.0 <= gain <= 3.0:
+        raise SettingError(f"gain must be from 0 to 3 (1 is the measured CK+ apex), got {gain}")
+    import cv2
+
+    try:
+        intensity = float(intensity)
+    except (TypeError, ValueError):
+        raise SettingError(f"intensity must be a number from 0 to 1, got {intensity!r}") from None
+    if not 0.0 <= intensity <= 1.0:
+        raise SettingError(f"intensity must be from 0 to 1, got {intensity}")
+    src = np.asarray(source, np.float64)
+    inv = cv2.invertAffineTransform(normalizing_transform(src))
+    delta = motion.offsets(emotion) @ inv[:, :2].T
+    prog = np.asarray(progress, np.float64)
+    return src + gain * intensity * prog[..., None, None] * delta
+
+
+def closest_frame(source: np.ndarray, driving: np.ndarray) -> int:
+    """Index of the driving frame whose pose-free landmarks are closest to the source's."""
+    s = _unit(source)
+    d = np.stack([_unit(lm) for lm in driving])
+    return int(np.argmin(((d - s) ** 2).sum((1, 2))))
+
+
+def driving_keypoints(source: np.ndarray, driving: np.ndarray, mode: str = "relative",
+                      reference: str | int = "first", scale: bool = True) -> np.ndarray:
+    """``(T, 68, 2)`` source keypoints that follow ``driving`` ``(T, 68, 2)`` landmarks.
+
+    Args:
+        mode: ``"relative"`` (source + driving displacement from the reference frame; keeps the source's
+            face shape) or ``"absolute"`` (the driving landmarks, moved by the similarity that puts the
+            reference driving face on the source face).
+        reference: ``"first"``, ``"best"`` (the frame closest to the source pose, FOMM's
+            ``find_best_frame``), or a frame index.
+        scale: in relative mode, scale the displacement by the ratio of face sizes.
+    """
+    from ..face.align import similarity_matrix
+
+    src = np.asarray(source, np.float64)
+    drv = np.asarray(driving, np.float64)
+    if drv.ndim != 3 or drv.shape[1:] != src.shape:
+        raise SettingError(f"driving landmarks must be (T, {len(src)}, 2), got {drv.shape}")
+    if mode not in DRIVING_MODES:
+        raise SettingError(f"unknown driving mode {mode!r}; choose one of {', '.join(DRIVING_MODES)}")
+    if reference == "first":
+        ref = 0
+    elif reference == "best":
+        ref = closest_frame(src, drv)
+    elif isinstance(reference, (int, np.integer)) and 0 <= reference < len(drv):
+        ref = int(reference)
+    else:
+        raise SettingError(f"reference must be 'first', 'best' or a frame index below {len(drv)}, got {reference!r}")
+    if mode == "relative":
+        ratio = face_scale(src) / face_scale(drv[ref]) if scale else 1.0
+        return src + (drv - drv[ref]) * ratio
+    mat = similarity_matrix(drv[ref], src)
+    return apply_affine(mat, drv)

@@ -1,0 +1,325 @@
+"""The animator: keypoints, motion sources, the warp, smoothing, the refiner's training loop, the
+end-to-end pipeline on the bundled photo, and the CLI."""
+
+
+import numpy as np
+import pytest
+import torch
+
+from faceanim.animate.clips import Clip
+from faceanim.animate.keypoints import (KEYPOINT_ORDER, border_anchors, face_scale, normalizing_transform,
+                                        select_keypoints)
+from faceanim.animate.motion import (EmotionMotion, closest_frame, driving_keypoints, ease, emotion_keypoints,
+                                     learn_emotion_motion)
+from faceanim.animate.smooth import (KeypointGRU, OneEuro, jitter, lag_frames, one_euro, prediction_errors,
+                                     predictive_filter)
+from faceanim.animate.warp import TPS, affine_warp, tps_map, warp_image
+from faceanim.errors import FaceanimError, NoFaceError, SettingError
+
+from conftest import needs
+
+
+def _mean_shape(scale=60.0, center=(128.0, 128.0)) -> np.ndarray:
+    """A plausible 68-point face (from the normalising reference, padded with a ring for the rest)."""
+    rng = np.random.default_rng(0)
+    pts = rng.normal(0, 0.25, (68, 2))
+    ref = np.array([[-0.5, 0.0], [-0.21, 0.01], [0.21, 0.01], [0.5, 0.0], [0.0, 0.0], [0.0, 0.13], [0.0, 0.26],
+                    [0.0, 0.40], [-0.12, 0.47], [0.0, 0.50], [0.12, 0.47]])
+    for i, p in zip([36, 39, 42, 45, 27, 28, 29, 30, 31, 33, 35], ref):
+        pts[i] = p
+    pts[48], pts[54] = [-0.25, 0.8], [0.25, 0.8]
+    return pts * scale + np.array(center)
+
+
+# ---------------------------------------------------------------- keypoints
+def test_keypoint_subsets_grow_in_order_and_bad_counts_are_clear():
+    assert sorted(KEYPOINT_ORDER) == list(range(68))
+    five = select_keypoints(5)
+    assert five.tolist() == sorted([36, 45, 30, 48, 54])
+    assert set(select_keypoints(20)) > set(five) and len(select_keypoints(68)) == 68
+    for bad in (4, 69, "many"):
+        with pytest.raises(SettingError, match="keypoint count"):
+            select_keypoints(bad)
+
+
+def test_border_anchors_lie_on_the_edges():
+    a = border_anchors(256, 5)
+    assert a.shape == (16, 2)
+    on_edge = (np.isclose(a, 0) | np.isclose(a, 255)).any(1)
+    assert on_edge.all() and len(np.unique(a, axis=0)) == 16
+
+
+def test_normalising_transform_removes_pose():
+    lm = _mean_shape()
+    theta = np.radians(20)
+    rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    moved = (lm - 128) @ rot.T * 1.7 + [40, 10]
+    a = lm @ normalizing_transform(lm)[:, :2].T + normalizing_transform(lm)[:, 2]
+    b = moved @ normalizing_transform(moved)[:, :2].T + normalizing_transform(moved)[:, 2]
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    assert face_scale(moved) == pytest.approx(1.7 * face_scale(lm), rel=1e-3)
+
+
+# ---------------------------------------------------------------- warp
+def test_tps_interpolates_controls_and_reproduces_affine_motion():
+    rng = np.random.default_rng(1)
+    src = rng.uniform(20, 230, (30, 2))
+    dst = src + rng.normal(0, 4, src.shape)
+    f = TPS(dst, src, scale=256, smooth=0)
+    np.testing.assert_allclose(f(dst), src, atol=1e-6)
+    # a pure shift everywhere: the backward map is the grid minus the shift, exactly
+    shift = np.array([5.0, -3.0])
+    m = tps_map(src, src + shift, 64, grid=16)
+    gx, gy = np.meshgrid(np.arange(64), np.arange(64))
+    # (OpenCV's bilinear remap weighs in steps of 1/32 px, hence the tolerance)
+    np.testing.assert_allclose(m[..., 0], gx - shift[0], atol=0.07)
+    np.testing.assert_allclose(m[..., 1], gy - shift[1], atol=0.07)
+
+
+def test_warp_moves_an_image_with_its_keypoints():
+    img = np.zeros((64, 64, 3), np.uint8)
+    img[20:30, 20:30] = 255
+    pts = np.array([[10, 10], [50, 10], [10, 50], [50, 50], [25, 25]], float)
+    out = warp_image(img, tps_map(pts, pts + [6, 4], 64, grid=64))
+    ys, xs = np.nonzero(out[..., 0] > 127)
+    assert xs.mean() == pytest.approx(24.5 + 6, abs=0.6) and ys.mean() == pytest.approx(24.5 + 4, abs=0.6)
+    same = affine_warp(img, pts, pts)
+    np.testing.assert_array_equal(same, img)
+
+
+# ---------------------------------------------------------------- motion
+def _motion(delta_mouth=0.1) -> EmotionMotion:
+    d = np.zeros((68, 2))
+    d[48] = [-delta_mouth, -delta_mouth]
+    d[54] = [delta_mouth, -delta_mouth]
+    return EmotionMotion(displacement={"happy": d, "sad": -d})
+
+
+def test_emotion_keypoints_scale_with_intensity_and_follow_the_face():
+    lm, m = _mean_shape(), _motion()
+    np.testing.assert_allclose(emotion_keypoints(lm, m, "happy", 0.0), lm)
+    full, half = emotion_keypoints(lm, m, "happy", 1.0), emotion_keypoints(lm, m, "happy", 0.5)
+    np.testing.assert_allclose(half - lm, 0.5 * (full - lm), atol=1e-9)
+    # eye corners 60 px apart -> 0.1 unit = 6 px; mouth corners go up and outwards
+    assert full[54, 0] - lm[54, 0] == pytest.approx(6.0, rel=0.05) and full[54, 1] < lm[54, 1]
+    big = emotion_keypoints(lm * 2, m, "happy", 1.0)
+    assert np.linalg.norm(big[54] - lm[54] * 2) == pytest.approx(2 * np.linalg.norm(full[54] - lm[54]), rel=1e-6)
+    track = emotion_keypoints(lm, m, "happy", 1.0, ease(10))
+    assert track.shape == (10, 68, 2)
+    np.testing.assert_allclose(track[0], lm)
+    np.testing.assert_allclose(emotion_keypoints(lm, m, "neutral", 1.0), lm)
+    with pytest.raises(SettingError, match="intensity"):
+        emotion_keypoints(lm, m, "happy", 1.5)
+    with pytest.raises(SettingError, match="unknown emotion"):
+        emotion_keypoints(lm, m, "smug", 1.0)
+
+
+def test_easing_curves():
+    for curve in ("smoothstep", "linear", "ckplus"):
+        p = ease(12, curve, hold=3)
+        assert len(p) == 15 and p[0] == 0 and p[-1] == 1 and np.all(np.diff(p) >= -1e-12)
+    with pytest.raises(SettingError):
+        ease(0)
+    with pytest.raises(SettingError):
+        ease(5, "bounce")
+
+
+def test_driving_motion_relative_absolute_and_best_frame():
+    src = _mean_shape()
+    drv = np.stack([_mean_shape(80, (100, 140)) + [k, 0.5 * k] for k in range(6)])
+    rel = driving_keypoints(src, drv, "relative")
+    np.testing.assert_allclose(rel[0], src)
+    # relative motion is scaled by the face-size ratio (60 / 80)
+    np.testing.assert_allclose(rel[5] - src, (drv[5] - drv[0]) * 0.75, atol=1e-6)
+    ab = driving_keypoints(src, drv, "absolute")
+    np.testing.assert_allclose(ab[0], src, atol=1e-6)
+    shaped = drv.copy()
+    shaped[3, 48:68] += 4.0  # one driving frame with another expression
+    assert closest_frame(src, shaped) != 3
+    assert closest_frame(drv[2], drv) in range(6)
+    best = driving_keypoints(src, drv, "relative", reference="best")
+    assert np.isclose(best, src).all(axis=(1, 2)).any()
+    with pytest.raises(SettingError):
+        driving_keypoints(src, drv, "sideways")
+    with pytest.raises(SettingError):
+        driving_keypoints(src, drv, reference=99)
+
+
+def _clip(name, person, emotion, track, kind="ckplus"):
+    n = len(track)
+    return Clip(name=name, kind=kind, person=person, emotion=emotion, fps=25.0,
+                frames=np.zeros((n, 8, 8, 3), np.uint8), landmarks=np.asarray(track, np.float32),
+                found=np.ones(n, bool))
+
+
+def test_learned_emotion_motion_recovers_the_real_displacement():
+    base = _mean_shape()
+    clips = []
+    for i, (person, emo) in enumerate([("S1", "happiness"), ("S2", "happiness"), ("S3", "sadness")]):
+        lm = base * (1 + 0.1 * i) + 5 * i
+        apex = lm.copy()
+        sign = 1 if emo == "happiness" else -1
+        apex[54, 1] -= sign * 6 * (1 + 0.1 * i)
+        clips.append(_clip(f"{person}_1", person, emo, np.linspace(lm, apex, 8)))
+    m = learn_emotion_motion(clips, exclude_subjects=("S2",))
+    assert m.sequences == {"happy": 1, "sad": 1} and m.subjects == ["S1", "S3"]
+    assert m.displacement["happy"][54, 1] == pytest.approx(-0.1, abs=0.01)  # 6 px of 60 px eye span
+    assert m.displacement["sad"][54, 1] == pytest.approx(0.1, abs=0.01)
+    np.testing.assert_allclose(m.onset, np.linspace(0, 1, 21), atol=0.02)  # linear onset measured
+    restored = EmotionMotion.from_state(m.to_state())
+    np.testing.assert_allclose(restored.offsets("happy"), m.offsets("happy"), atol=1e-6)
+    with pytest.raises(SettingError):
+        learn_emotion_motion(clips, exclude_subjects=("S1", "S2", "S3"))
+
+
+# ---------------------------------------------------------------- smoothing
+def test_one_euro_passes_through_at_zero_and_steadies_noise():
+    rng = np.random.default_rng(0)
+    noisy = 100 + rng.normal(0, 2, (200, 68, 2))
+    np.testing.assert_array_equal(one_euro(noisy, 0.0), noisy)
+    assert jitter(one_euro(noisy, 0.8)) < 0.25 * jitter(noisy)
+    with pytest.raises(SettingError):
+        OneEuro(1.5)
+
+
+def test_predictive_filter_keeps_exact_motion_and_cuts_noise():
+    t = np.arange(60)[:, None, None]
+    line = _mean_shape()[None] + np.stack([t[..., 0] * 0.5, t[..., 0] * 0.2], -1)  # constant velocity
+    np.testing.assert_allclose(predictive_filter(line, 0.8, None), line, atol=1e-6)
+    rng = np.random.default_rng(1)
+    noisy = line + rng.normal(0, 1.5, line.shape)
+    assert jitter(predictive_filter(noisy, 0.8, None)) < 0.6 * jitter(noisy)
+    np.testing.assert_array_equal(predictive_filter(noisy, 0.0, None), noisy)
+
+
+def test_untrained_gru_is_the_constant_position_predictor():
+    track = _mean_shape()[None] + np.random.default_rng(2).normal(0, 1, (40, 68, 2))
+    errs = prediction_errors(KeypointGRU(), [track])
+    assert errs["gru"] == pytest.approx(errs["constant_position"], rel=1e-4)
+    filtered = predictive_filter(track, 0.5, KeypointGRU())
+    assert filtered.shape == track.shape and jitter(filtered) < jitter(track)
+
+
+def test_lag_of_a_delayed_signal():
+    x = np.sin(np.linspace(0, 12, 300))[:, None]
+    assert lag_frames(np.roll(x, 3, 0)[5:], x[5:]) == pytest.approx(3, abs=0.3)
+    assert lag_frames(x, x) == 0
+
+
+# ---------------------------------------------------------------- refiner
+def test_generator_starts_near_the_warp_and_training_resumes(tmp):
+    from faceanim.animate.refine import Generator, RefinerConfig, Refiner, make_pair, train_refiner
+
+    torch.manual_seed(0)
+    g = Generator(8)
+    x = torch.rand(1, 6, 64, 64) * 2 - 1
+    out = g(x)
+    assert out.shape == (1, 3, 64, 64) and (out - x[:, :3]).abs().mean() < 0.25
+    rng = np.random.default_rng(0)
+    lm = _mean_shape(20, (32, 32))
+    frames = rng.integers(0, 255, (6, 64, 64, 3), dtype=np.uint8)
+    tracks = np.stack([lm + rng.normal(0, 0.5, lm.shape) for _ in range(6)])
+    clips = [Clip("v", "video", "v", "", 25.0, frames, tracks.astype(np.float32), np.ones(6, bool)),
+             Clip("c", "ckplus", "S999", "happiness", 25.0, frames, tracks.astype(np.float32), np.ones(6, bool))]
+    xin, y = make_pair(clips[0], 0, 3)
+    assert xin.shape == (6, 64, 64) and y.shape == (3, 64, 64) and np.isfinite(xin).all()
+    cfg = RefinerConfig(steps=4, batch_size=2, patch=32, width=8, warmup=2, checkpoint_every=2)
+    st = train_refiner(clips, cfg, run_dir=tmp / "run", progress=False, stop_after=2, log=lambda *_: None)
+    assert st["step"] == 2 and (tmp / "run" / "checkpoint.pt").exists()
+    st = train_refiner(clips, cfg, run_dir=tmp / "run", progress=False, log=lambda *_: None)
+    assert st["step"] == 4 and [h["step"] for h in st["history"]] == [0, 2, 4]
+    assert all(np.isfinite(h["val_l1"]) for h in st["history"])
+    assert "train_d" in st["history"][-1]  # the discriminator joined after the warm-up
+    with pytest.raises(SettingError, match="other settings"):
+        train_refiner(clips, RefinerConfig(steps=5, batch_size=2, patch=32, width=8), run_dir=tmp / "run",
+                      progress=False, log=lambda *_: None)
+    from faceanim.animate.refine import export_refiner
+    from faceanim.weights import load_weights
+
+    export_refiner(st, "r", root=tmp)
+    state, meta = load_weights("r", root=tmp, kind="animator_refiner")
+    assert meta["steps"] == 4 and meta["heldout_videos"]
+    g2 = Generator(8)
+    g2.load_state_dict(state["generator"])
+    assert Refiner(g2).refine_batch(xin[None]).shape == (1, 64, 64, 3)
+
+
+# ---------------------------------------------------------------- end to end (committed weights)
+@pytest.fixture(scope="module")
+def animator():
+    from faceanim.animate import Animator
+
+    return Animator()
+
+
+def test_emotion_animation_of_the_astronaut(animator, astronaut, tmp):
+    clip = animator.emotion(astronaut, "surprise", intensity=1.0, frames=6, hold=2, gaussian=0.3)
+    assert len(clip) == 8 and clip.frames.shape == (8, *astronaut.shape) and clip.crops.shape == (8, 256, 256, 3)
+    # frame 0 is the unmoved face; the photo's far corner is never touched
+    assert np.abs(clip.frames[0].astype(int) - astronaut).mean() < 3.0
+    np.testing.assert_array_equal(clip.frames[:, :20, -20:], np.broadcast_to(astronaut[:20, -20:], (8, 20, 20, 3)))
+    # the mouth opens: inner-lip gap grows in the keypoints
+    gap = clip.keypoints[:, 66, 1] - clip.keypoints[:, 62, 1]
+    assert gap[-1] > gap[0] + 3
+    assert np.abs(clip.crops[-1].astype(int) - clip.crops[0]).mean() > 1.0
+    for name in ("a.mp4", "a.gif"):
+        assert clip.save(tmp / name).stat().st_size > 1000
+    warp_only = animator.emotion(animator.prepare(astronaut), "happy", 0.5, frames=3, refine=False, keypoints=5,
+                                 paste=False)
+    assert warp_only.frames is None and warp_only.crops.shape == (3, 256, 256, 3)
+
+
+def test_driving_with_frames_follows_their_motion(animator, astronaut):
+    import cv2
+
+    frames = [cv2.warpAffine(astronaut, np.float32([[1, 0, dx], [0, 1, 0]]), astronaut.shape[1::-1],
+                             borderMode=cv2.BORDER_REFLECT) for dx in (0, 6, 12, 18)]
+    clip = animator.drive(astronaut, frames, mode="relative", refine=False)
+    assert len(clip) == 4
+    shift = clip.keypoints[-1].mean(0) - clip.keypoints[0].mean(0)
+    assert shift[0] > 5 and abs(shift[1]) < 4  # moved right, in crop pixels
+
+
+def test_no_face_and_bad_settings_are_clear(animator, tmp):
+    blank = np.full((200, 200, 3), 127, np.uint8)
+    with pytest.raises(NoFaceError, match="no face"):
+        animator.prepare(blank)
+    from faceanim.animate.animator import AnimationSettings
+
+    for bad in ({"keypoints": 2}, {"filter_strength": 2}, {"gaussian": -1}, {"filter": "kalmanish"}):
+        with pytest.raises(SettingError):
+            AnimationSettings(**bad).validate()
+    from faceanim.cli import main
+    from faceanim.io import write_image
+
+    write_image(tmp / "blank.png", blank)
+    assert main(["animate", str(tmp / "blank.png"), "--emotion", "happy", "-o", str(tmp / "x.mp4")]) == 2
+    assert not (tmp / "x.mp4").exists()
+    assert main(["animate", str(tmp / "blank.png"), "-o", str(tmp / "x.mp4")]) == 2
+
+
+def test_cli_animate_writes_a_video(astronaut, tmp):
+    from faceanim.cli import main
+    from faceanim.io import VideoReader, write_image
+
+    write_image(tmp / "astro.jpg", astronaut)
+    assert main(["animate", str(tmp / "astro.jpg"), "--emotion", "happy", "--intensity", "0.8", "--frames", "5",
+                 "--hold", "1", "-o", str(tmp / "out.mp4")]) == 0
+    with VideoReader(tmp / "out.mp4") as r:
+        assert len(list(r)) == 6 and (r.width, r.height) == (astronaut.shape[1], astronaut.shape[0])
+
+
+@needs("face_videos", "ckplus_sequences")
+def test_clips_from_real_data_are_cropped_and_tracked(tmp):
+    from faceanim.animate.clips import load_clips, prepare_clips
+
+    path = prepare_clips(max_frames=12, cache=tmp / "c.npz", progress=False, max_videos=1, max_sequences=1)
+    clips = load_clips(path, prepare=False)
+    assert [c.kind for c in clips] == ["video", "ckplus"]
+    for c in clips:
+        assert c.frames.shape[1:] == (256, 256, 3) and c.landmarks.shape == (len(c), 68, 2)
+        assert c.found.mean() > 0.9
+        inside = (c.landmarks > 0) & (c.landmarks < 256)
+        assert inside.all()
+    with pytest.raises(FaceanimError):
+        load_clips(tmp / "none.npz", prepare=False)
