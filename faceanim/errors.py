@@ -16,6 +16,7 @@ __all__ = [
     "ReportError",
     "RegressionError",
     "WeightsError",
+    "check_number",
 ]
 
 
@@ -56,3 +57,14 @@ class RegressionError(FaceanimError):
 
 class WeightsError(FaceanimError, FileNotFoundError):
     """A weights file is missing, damaged (checksum mismatch) or of the wrong kind."""
+
+
+def check_number(value, what: str, low: float, high: float, hint: str = "") -> float:
+    """``value`` as a float in ``[low, high]``, or a :class:`SettingError` naming ``what`` and the range."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SettingError(f"{what} must be a number from {low:g} to {high:g}, got {value!r}") from None
+    if not low <= number <= high:
+        raise SettingError(f"{what} must be from {low:g} to {high:g}{hint}, got {number:g}")
+    return number

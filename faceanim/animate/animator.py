@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import NoFaceError, SettingError
+from ..errors import NoFaceError, SettingError, check_number
 from .keypoints import border_anchors, select_keypoints
 from .motion import DRIVING_MODES, EASINGS, EmotionMotion, driving_keypoints, ease, emotion_keypoints
 from .refine import Refiner, generator_input
@@ -54,12 +54,7 @@ class AnimationSettings:
         check_strength(self.filter_strength)
         if self.filter not in FILTERS:
             raise SettingError(f"unknown keypoint filter {self.filter!r}; choose one of {', '.join(FILTERS)}")
-        try:
-            g = float(self.gaussian)
-        except (TypeError, ValueError):
-            raise SettingError(f"gaussian strength must be a number from 0 to 1, got {self.gaussian!r}") from None
-        if not 0.0 <= g <= 1.0:
-            raise SettingError(f"gaussian strength must be from 0 to 1, got {g}")
+        check_number(self.gaussian, "gaussian strength", 0.0, 1.0)
         if int(self.anchors_per_side) < 2:
             raise SettingError(f"anchors_per_side must be at least 2, got {self.anchors_per_side}")
         return self

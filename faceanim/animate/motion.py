@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..data.fer import EMOTIONS
-from ..errors import SettingError
+from ..errors import SettingError, check_number
 from .keypoints import apply_affine, face_scale, normalizing_transform
 
 __all__ = ["EmotionMotion", "learn_emotion_motion", "ease", "EASINGS", "emotion_keypoints", "driving_keypoints",
@@ -136,20 +136,10 @@ def emotion_keypoints(source: np.ndarray, motion: EmotionMotion, emotion: str, i
     Intensity 1 with ``gain`` 1 is the measured CK+ mean apex; ``gain`` above 1 exaggerates it (a caricature
     control, 1 to 3).
     """
-    try:
-        gain = float(gain)
-    except (TypeError, ValueError):
-        raise SettingError(f"gain must be a number from 0 to 3, got {gain!r}") from None
-    if not 0.0 <= gain <= 3.0:
-        raise SettingError(f"gain must be from 0 to 3 (1 is the measured CK+ apex), got {gain}")
     import cv2
 
-    try:
-        intensity = float(intensity)
-    except (TypeError, ValueError):
-        raise SettingError(f"intensity must be a number from 0 to 1, got {intensity!r}") from None
-    if not 0.0 <= intensity <= 1.0:
-        raise SettingError(f"intensity must be from 0 to 1, got {intensity}")
+    gain = check_number(gain, "gain", 0.0, 3.0, " (1 is the measured CK+ apex)")
+    intensity = check_number(intensity, "intensity", 0.0, 1.0)
     src = np.asarray(source, np.float64)
     inv = cv2.invertAffineTransform(normalizing_transform(src))
     delta = motion.offsets(emotion) @ inv[:, :2].T

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..errors import SettingError
+from ..errors import SettingError, check_number
 from .keypoints import apply_affine, normalizing_transform
 
 __all__ = ["OneEuro", "one_euro", "KeypointGRU", "train_keypoint_gru", "PredictiveFilter", "predictive_filter",
@@ -24,13 +24,7 @@ __all__ = ["OneEuro", "one_euro", "KeypointGRU", "train_keypoint_gru", "Predicti
 
 
 def check_strength(strength) -> float:
-    try:
-        s = float(strength)
-    except (TypeError, ValueError):
-        raise SettingError(f"filter strength must be a number from 0 to 1, got {strength!r}") from None
-    if not 0.0 <= s <= 1.0:
-        raise SettingError(f"filter strength must be from 0 (off) to 1 (strongest), got {s}")
-    return s
+    return check_number(strength, "filter strength", 0.0, 1.0, " (0 is off, 1 the strongest)")
 
 
 class OneEuro:
