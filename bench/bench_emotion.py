@@ -1,6 +1,6 @@
 """Speed of the emotion recognizer on aligned 48 px faces: faces per second in batches, one-face latency.
 
-    FACEANIM_DATA=../shared/data python bench/bench_emotion.py [--model emotion_resnet]
+    FACEANIM_DATA=../shared/data python bench/bench_emotion.py [--model NAME]   (default: the default recognizer)
 
 Faces are real FER-2013 PublicTest crops when FACEANIM_DATA has them (else random pixels: the network's
 cost does not depend on the content). Each setting is timed over repeated runs after a warm-up; the
@@ -21,6 +21,7 @@ from _common import write_report
 
 from faceanim._atomic import atomic_path
 from faceanim._system import cpu_name
+from faceanim.emotion.recognizer import DEFAULT_RECOGNIZER
 from faceanim.config import REPO_ROOT, has_dataset
 from faceanim.emotion import create_recognizer
 
@@ -38,7 +39,7 @@ def timed(fn, repeats: int, warmup: int = 3) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="emotion_resnet")
+    parser.add_argument("--model", default=DEFAULT_RECOGNIZER)
     parser.add_argument("--batches", type=int, nargs="+", default=[4, 8, 16, 32, 64, 128, 256])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--out", default=str(REPO_ROOT / "reports" / "bench_emotion.json"))

@@ -276,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--aligned", action="store_true",
                    help="each image is already an aligned face crop (any size, e.g. FER's 48 px): no detection")
     p.add_argument("--json", action="store_true", help="one JSON object per face per line")
-    p.add_argument("--model", default="emotion_resnet", help="recognizer: weights name in weights/ (default) or 'fer'")
+    p.add_argument("--model", default=None, help="recognizer: weights name in weights/ (default: emotion_resnet_ft2) or 'fer'")
     p.add_argument("--threshold", type=float, default=0.3, help="intensity from which a face shows an emotion (0-1)")
     p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "haar"], help="face detector (default: mtcnn)")
     p.add_argument("--no-tta", action="store_true", help="skip the mirrored second pass (2x faster)")
@@ -338,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="measure a model into reports/: `faceanim evaluate emotion`")
     esub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
     e = esub.add_parser("emotion", help="accuracy, F1, calibration, CK+ intensity, CK+48, robustness")
-    e.add_argument("--model", default="emotion_resnet")
+    e.add_argument("--model", default=None, help="weights name in weights/ (default: emotion_resnet_ft2) or 'fer'")
     e.add_argument("--output", default=None, help="report folder (default: reports/)")
     e.add_argument("--quick", action="store_true", help="600 faces per split and 2 CK+ folds (smoke run)")
     e.add_argument("--peer", action="append", help="also run this recognizer on the same faces (e.g. fer)")

@@ -23,8 +23,9 @@ from ..face.types import Face
 __all__ = ["EmotionReading", "Recognizer", "EmotionRecognizer", "create_recognizer", "available_recognizers",
            "DEFAULT_RECOGNIZER", "DEFAULT_THRESHOLD", "readings_to_frame", "to_gray48"]
 
-#: the committed weights ``weights/emotion_resnet.pt`` (trained by ``faceanim train emotion``)
-DEFAULT_RECOGNIZER = "emotion_resnet"
+#: the committed weights ``weights/emotion_resnet_ft2.pt`` (``emotion_resnet`` trained further in two warm
+#: restarts with ``faceanim train emotion --init-from``; see weights/README.md)
+DEFAULT_RECOGNIZER = "emotion_resnet_ft2"
 #: intensity at or above which a face counts as showing an emotion (the notebooks' slider)
 DEFAULT_THRESHOLD = 0.3
 
@@ -266,10 +267,13 @@ def available_recognizers() -> list[str]:
     return available_weights(kind=EmotionRecognizer.kind) + [n for n in RECOGNIZERS.names() if n != "faceanim"]
 
 
-def create_recognizer(name: str = DEFAULT_RECOGNIZER, **kwargs):
-    """A recognizer by name: a weights name from ``weights/`` or a registered backend (e.g. ``"fer"``)."""
+def create_recognizer(name: str | None = None, **kwargs):
+    """A recognizer by name: a weights name from ``weights/`` or a registered backend (e.g. ``"fer"``);
+    None gives :data:`DEFAULT_RECOGNIZER`."""
     from ..weights import available_weights
     from . import peers  # noqa: F401  (registers the optional peers)
+
+    name = name or DEFAULT_RECOGNIZER
 
     if name in available_weights(kind=EmotionRecognizer.kind):
         return EmotionRecognizer(weights=name, **kwargs)
