@@ -176,6 +176,8 @@ def _animate(args: argparse.Namespace) -> int:
 
     if (args.emotion is None) == (args.driving is None):
         raise FaceanimError("give exactly one motion source: --emotion NAME or --driving VIDEO")
+    if Path(args.output).suffix.lower() not in (".mp4", ".avi", ".gif"):
+        raise FaceanimError(f"cannot write video {args.output}: use .mp4, .avi or .gif")
     settings = AnimationSettings(keypoints=args.keypoints, filter_strength=args.filter_strength,
                                  filter=args.filter, gaussian=args.gaussian, refine=not args.warp_only)
     anim = Animator(refiner=None if args.warp_only else "animator_refiner", settings=settings)

@@ -296,6 +296,7 @@ def test_no_face_and_bad_settings_are_clear(animator, tmp):
     assert main(["animate", str(tmp / "blank.png"), "--emotion", "happy", "-o", str(tmp / "x.mp4")]) == 2
     assert not (tmp / "x.mp4").exists()
     assert main(["animate", str(tmp / "blank.png"), "-o", str(tmp / "x.mp4")]) == 2
+    assert main(["animate", str(tmp / "blank.png"), "--emotion", "happy", "-o", str(tmp / "x.txt")]) == 2
 
 
 def test_cli_animate_writes_a_video(astronaut, tmp):

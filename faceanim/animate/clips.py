@@ -86,8 +86,8 @@ def crop_clip(images, name: str, kind: str = "video", person: str | None = None,
     found = np.zeros(len(images), bool)
     face = None
     for t, img in enumerate(images):
-        crop = cv2.warpAffine(as_rgb(img), matrix, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_AREA
-                              if matrix[0, 0] < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+        crop = cv2.warpAffine(as_rgb(img), matrix, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REFLECT101)
         frames[t] = crop
         new = None
         if face is None or t % detect_every == 0:
