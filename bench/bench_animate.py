@@ -3,9 +3,9 @@
     python bench/bench_animate.py
 
 The face is scikit-image's astronaut (bundled, no data needed). Per frame of a 48-frame "happy" animation:
-keypoints -> thin-plate spline map -> remap -> Gaussian post-filter (warp path), plus the generator (full
-path), one frame at a time as the notebook's live preview runs them, and with paste-back into the
-512 px photo. Also the time of each stage, and the fps for 5, 20 and 68 keypoints.
+keypoints -> thin-plate spline map -> remap -> Gaussian post-filter (warp path), plus the generator and
+the expression texture (full path), one frame at a time as the notebook's live preview runs them, and
+with paste-back into the 512 px photo. Also the time of each stage, and the fps for 5, 20 and 68 keypoints.
 
 Writes reports/bench_animate.json and reports/bench_animate.png.
 """
@@ -47,6 +47,7 @@ def main() -> None:
     from faceanim.animate.keypoints import border_anchors
     from faceanim.animate.motion import emotion_keypoints
     from faceanim.animate.refine import generator_input
+    from faceanim.animate.texture import apply_texture
     from faceanim.animate.warp import tps_map, warp_image
     from faceanim.demo import astronaut
     from faceanim.face import paste_back
@@ -60,11 +61,13 @@ def main() -> None:
     warped = warp_image(source.crop, mapping)
     x = generator_input(warped, mapping, source.landmarks, target)[None]
     refined = anim.refiner.refine_batch(x)[0]
+    to_canon = anim.texture.source_map(source.landmarks, 256)
     stages = {
         "tps_map": _ms(lambda: tps_map(src_pts, dst_pts, 256, grid=32), 20),
         "remap": _ms(lambda: warp_image(source.crop, mapping), 50),
         "generator_input": _ms(lambda: generator_input(warped, mapping, source.landmarks, target), 20),
         "generator": _ms(lambda: anim.refiner.refine_batch(x), 10),
+        "texture": _ms(lambda: apply_texture(refined, anim.texture.map_through("happy", to_canon, mapping), 1.0), 20),
         "gaussian": _ms(lambda: gaussian_post_filter(refined, mapping, 0.3), 20),
         "paste_back_512px": _ms(lambda: paste_back(source.image, refined, source.aligned), 20),
     }

@@ -9,6 +9,9 @@ from pathlib import Path
 
 from .errors import FaceanimError
 
+#: The animator's trainable parts (faceanim.animate.train.PARTS, kept here so `--help` stays light).
+ANIMATOR_PARTS = ("motion", "texture", "gru", "refiner")
+
 __all__ = ["main"]
 
 
@@ -179,7 +182,8 @@ def _animate(args: argparse.Namespace) -> int:
     if Path(args.output).suffix.lower() not in (".mp4", ".avi", ".gif"):
         raise FaceanimError(f"cannot write video {args.output}: use .mp4, .avi or .gif")
     settings = AnimationSettings(keypoints=args.keypoints, filter_strength=args.filter_strength,
-                                 filter=args.filter, gaussian=args.gaussian, refine=not args.warp_only)
+                                 filter=args.filter, gaussian=args.gaussian, refine=not args.warp_only,
+                                 texture=args.texture)
     anim = Animator(refiner=None if args.warp_only else "animator_refiner", settings=settings)
     if args.emotion is not None:
         clip = anim.emotion(args.photo, args.emotion, intensity=args.intensity, frames=args.frames, fps=args.fps,
@@ -242,7 +246,7 @@ def _info(args: argparse.Namespace) -> int:
 
     print("recognizers:", ", ".join(_state(n) for n in available_recognizers())
           or "none (train one: faceanim train emotion)")
-    parts = {"animator_refiner": "animator_refiner", "emotion_motion": "emotion_motion", "keypoint_gru": "keypoint_gru"}
+    parts = {n: n for n in ("animator_refiner", "emotion_motion", "emotion_texture", "keypoint_gru")}
     have = [n for n, kind in parts.items() if n in available_weights(kind=kind)]
     missing = [n for n in parts if n not in have]
     print("animator:", ", ".join(have) or "none", f"(missing: {', '.join(missing)}; faceanim train animator)"
@@ -327,11 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weights name to export when training finishes ('' to skip the export)")
     t.add_argument("--weights-dir", default=None, help="where to export (default: the repo's weights/)")
     t.set_defaults(func=_train)
-    t = tsub.add_parser("animator", help="learned emotion motion, keypoint GRU and the refinement GAN")
+    t = tsub.add_parser("animator", help="learned emotion motion and texture, keypoint GRU and the refinement GAN")
     t.add_argument("--steps", type=int, default=7000, help="refiner training steps")
     t.add_argument("--batch-size", type=int, default=8)
     t.add_argument("--gru-steps", type=int, default=1500)
-    t.add_argument("--parts", nargs="+", default=["motion", "gru", "refiner"], choices=["motion", "gru", "refiner"])
+    t.add_argument("--parts", nargs="+", default=list(ANIMATOR_PARTS), choices=list(ANIMATOR_PARTS))
     t.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     t.add_argument("--run-dir", default="runs/animator/refiner", help="refiner checkpoints (resumes from here)")
     t.add_argument("--weights-dir", default=None, help="where to write the weights (default: the repo's weights/)")
@@ -358,7 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hold", type=int, default=12, help="extra frames holding the target (with --emotion)")
     p.add_argument("--easing", default="smoothstep", choices=["smoothstep", "linear", "ckplus"])
     p.add_argument("--gain", type=float, default=1.0,
-                   help="exaggerate the learned motion (1 = the measured CK+ apex, up to 3)")
+                   help="exaggerate the learned motion and texture (1 = the measured CK+ apex, up to 3)")
+    p.add_argument("--texture", type=float, default=1.0,
+                   help="expression texture (creases, teeth) with --emotion: 0 (geometry only) to 2, 1 = CK+ mean")
     p.add_argument("--fps", type=float, default=25.0)
     p.add_argument("--driving", help="video whose face motion to reproduce")
     p.add_argument("--mode", default="relative", choices=["relative", "absolute"], help="with --driving")

@@ -324,3 +324,151 @@ def test_clips_from_real_data_are_cropped_and_tracked(tmp):
         assert inside.all()
     with pytest.raises(FaceanimError):
         load_clips(tmp / "none.npz", prepare=False)
+
+
+# ---------------------------------------------------------------- expression texture
+def _face68(center=(128.0, 128.0), scale=1.0) -> np.ndarray:
+    """A 68-point face laid out as dlib's: jaw U, brows, nose, eyes, mouth (crop pixels)."""
+    t = np.linspace(np.pi, 0, 17)
+    jaw = np.stack([60 * np.cos(t), -15 + 75 * np.sin(t)], 1)
+    brows = np.stack([np.r_[np.linspace(-48, -12, 5), np.linspace(12, 48, 5)], np.full(10, -35.0)], 1)
+    nose = np.r_[np.stack([np.zeros(4), np.linspace(-22, 5, 4)], 1),
+                 np.stack([np.linspace(-10, 10, 5), np.full(5, 10.0)], 1)]
+    eye = np.array([[-14, 0], [-9, -4], [-3, -4], [2, 0], [-3, 3], [-9, 3]], np.float64)
+    eyes = np.r_[eye + [-22, -18], eye + [26, -18]]
+    ang = np.linspace(np.pi, -np.pi, 12, endpoint=False)
+    outer = np.stack([22 * np.cos(ang), 35 + 9 * np.sin(ang)], 1)
+    ang8 = np.linspace(np.pi, -np.pi, 8, endpoint=False)
+    inner = np.stack([14 * np.cos(ang8), 35 + 3 * np.sin(ang8)], 1)
+    pts = np.r_[jaw, brows, nose, eyes, outer, inner]
+    assert pts.shape == (68, 2)
+    return pts * scale + np.asarray(center)
+
+
+def _texture_clip(person, emotion, shift=(0.0, 0.0), crease=True):
+    """Neutral and apex frames of a flat grey face; the apex has a dark furrow between the brows and is
+    moved by ``shift`` together with its landmarks (geometry the ratio image must not read as shading)."""
+    import cv2
+
+    lm0 = _face68()
+    size = 256
+    yy, xx = np.mgrid[:size, :size].astype(np.float32)
+    neutral = np.full((size, size), 120, np.float32) + 20 * np.sin(xx / 9.0)  # skin texture that must cancel
+    apex = neutral.copy()
+    if crease:
+        apex[(np.abs(xx - 128) < 3) & (np.abs(yy - 88) < 10)] = 50
+    m = np.float32([[1, 0, shift[0]], [0, 1, shift[1]]])
+    apex = cv2.warpAffine(apex, m, (size, size), borderMode=cv2.BORDER_REFLECT)
+    frames = np.stack([neutral, apex]).clip(0, 255).astype(np.uint8)[..., None].repeat(3, -1)
+    lms = np.stack([lm0, lm0 + np.asarray(shift)])
+    return Clip(name=f"{person}_{emotion}", kind="ckplus", person=person, emotion=emotion, fps=25.0, frames=frames,
+                landmarks=lms, found=np.ones(2, bool))
+
+
+def test_learned_texture_keeps_the_crease_and_drops_skin_and_geometry():
+    from faceanim.animate.texture import ExpressionTexture, eyes_mask, face_mask, learn_expression_texture
+
+    clips = [_texture_clip("S1", "anger", shift=(4.0, 3.0)), _texture_clip("S2", "anger", shift=(-3.0, 2.0)),
+             _texture_clip("S3", "happiness", crease=False, shift=(5.0, -2.0)),
+             _texture_clip("S9", "happiness", crease=True)]
+    tex = learn_expression_texture(clips, exclude_subjects=("S9",))
+    assert tex.sequences == {"angry": 2, "happy": 1} and tex.subjects == ["S1", "S2", "S3"]
+    angry, happy = tex.log_ratio["angry"], tex.log_ratio["happy"]
+    assert angry[88, 128] < np.log(0.7)                       # the furrow darkens (blurred, so not all the way)
+    assert abs(angry[120, 90]) < 0.03 and abs(angry[150, 160]) < 0.03  # moved skin texture cancels
+    assert np.abs(happy).max() < 0.05                         # a shift alone is geometry, not shading
+    assert np.all(angry[face_mask(tex.landmarks, 256) == 0] == 0)  # nothing outside the face
+    eyes = eyes_mask(tex.landmarks, 256) > 0.99
+    assert eyes.sum() > 50 and np.abs(angry[eyes]).max() < 1e-3  # nor over the eyes
+    restored = ExpressionTexture.from_state(tex.to_state())
+    np.testing.assert_allclose(restored.log_ratio["angry"], angry, atol=2e-3)
+    with pytest.raises(SettingError):
+        learn_expression_texture(clips, exclude_subjects=("S1", "S2", "S3", "S9"))
+
+
+def test_texture_moves_with_the_keypoints_and_multiplies_in():
+    from faceanim.animate.texture import ExpressionTexture, apply_texture
+
+    canon = _face68()
+    ratio = np.zeros((256, 256), np.float32)
+    ratio[118:123, 126:131] = np.log(2.0)        # a bright spot near the nose (landmark 30 sits at 128, 120)
+    tex = ExpressionTexture(landmarks=canon, log_ratio={"angry": ratio})
+    moved = tex.map_for("angry", canon + [12.0, -6.0], 256)
+    ys, xs = np.nonzero(moved > 0.5 * np.log(2.0))
+    assert xs.mean() == pytest.approx(128 + 12, abs=1.0) and ys.mean() == pytest.approx(120 - 6, abs=1.0)
+    half = tex.map_for("angry", canon * 0.5 + 64, 256)   # a face half the size: the spot follows it
+    ys, xs = np.nonzero(half > 0.25 * np.log(2.0))
+    assert xs.mean() == pytest.approx(128, abs=1.5) and ys.mean() == pytest.approx(124, abs=1.5)
+    # the same through a frame's warp (as the animator does it): where the warp put the face
+    anchors = border_anchors(256, 5)
+    frame_warp = tps_map(np.vstack([canon, anchors]), np.vstack([canon + [12.0, -6.0], anchors]), 256, grid=32)
+    through = tex.map_through("angry", tex.source_map(canon, 256), frame_warp)
+    ys, xs = np.nonzero(through > 0.5 * np.log(2.0))
+    assert xs.mean() == pytest.approx(128 + 12, abs=1.0) and ys.mean() == pytest.approx(120 - 6, abs=1.0)
+    assert np.abs(through - moved).sum() < 0.25 * np.abs(moved).sum()
+    assert not tex.map_for("neutral", canon, 256).any()
+    assert not tex.map_through("neutral", tex.source_map(canon, 256), frame_warp).any()
+    with pytest.raises(SettingError, match="no expression texture"):
+        tex.map_for("fear", canon, 256)
+    with pytest.raises(SettingError, match="68 landmarks"):
+        tex.map_for("angry", canon[:5], 256)
+    img = np.full((256, 256, 3), 100, np.uint8)
+    assert apply_texture(img, moved, 0.0) is img
+    full = lambda v: np.full((256, 256), v, np.float32)  # noqa: E731
+    out = apply_texture(img, full(np.log(0.5)), 1.0)
+    assert out.dtype == np.uint8 and np.all(out == 50)                 # darker: multiplied
+    assert np.all(apply_texture(img, full(np.log(0.5)), 0.5) == 71)    # 100 / sqrt 2
+    assert np.all(apply_texture(img, full(np.log(2.0)), 1.0) == 178)   # brighter: 255 - (255 - 100) / 2
+    orange = np.broadcast_to(np.uint8([250, 120, 60]), (256, 256, 3))
+    lit = apply_texture(orange, full(np.log(2.0)), 1.0)[0, 0]
+    assert lit.tolist() == [253, 188, 158]                            # towards white, no channel clipped
+
+
+def test_texture_setting_in_the_animator(animator, astronaut):
+    source = animator.prepare(astronaut)
+    geo = animator.emotion(source, "angry", 1.0, frames=3, texture=0.0, paste=False)
+    tex = animator.emotion(source, "angry", 1.0, frames=3, paste=False)
+    assert animator.settings.texture == 1.0 and animator.texture is not None
+    np.testing.assert_array_equal(geo.crops[0], tex.crops[0])          # progress 0: no texture yet
+    diff = np.abs(tex.crops[-1].astype(int) - geo.crops[-1]).mean(-1)
+    assert diff.mean() > 0.5                                            # the texture shows at the apex
+    assert diff[:20].max() == 0 and diff[:, :20].max() == 0             # and stays off the background
+    zero = animator.emotion(source, "angry", 0.0, frames=2, paste=False)
+    np.testing.assert_array_equal(zero.crops, animator.emotion(source, "angry", 0.0, frames=2, texture=0.0,
+                                                               paste=False).crops)
+    with pytest.raises(SettingError, match="texture strength"):
+        animator.emotion(source, "angry", 1.0, frames=2, texture=3.0)
+    from faceanim.animate import Animator
+
+    plain = Animator(texture=None, refiner=None)
+    assert plain.settings.texture == 0.0
+    with pytest.raises(SettingError, match="texture weights"):
+        plain.emotion(source, "angry", 1.0, frames=2, texture=1.0, refine=False)
+
+
+def test_cli_parts_match_the_trainer():
+    from faceanim.animate.train import PARTS
+    from faceanim.cli import ANIMATOR_PARTS
+
+    assert ANIMATOR_PARTS == PARTS
+
+
+def test_emotion_summary_keeps_variants_out_of_the_target_figures():
+    import pandas as pd
+
+    from faceanim.animate.evaluate import _summ_emotion
+
+    rows = []
+    for face in ("a", "b"):
+        for lv in (0.25, 0.5, 0.75, 1.0):
+            rows.append({"face": face, "emotion": "sad", "level": lv, "method": "full", "variant": "",
+                         "label": "sad" if lv == 1.0 else "neutral", "intensity": lv / 2, "correct": lv == 1.0,
+                         "identity": 0.2, "same_person": True})
+        rows.append({"face": face, "emotion": "sad", "level": 1.0, "method": "full", "variant": "x2",
+                     "label": "angry", "intensity": 0.0, "correct": False, "identity": 0.7, "same_person": False})
+    out = _summ_emotion(pd.DataFrame(rows))
+    assert out["full"]["top1_full"] == 1.0 and out["full"]["same_person_share"] == 1.0
+    assert out["full"]["spearman_pooled"] == pytest.approx(1.0) and out["full"]["renders"] == 8
+    assert out["top1_full_by_gain"]["full x1"]["top1"] == 1.0
+    assert out["top1_full_by_gain"]["full x2"] == {"top1": 0.0, "intensity": 0.0, "same_person_share": 0.0,
+                                                   "per_emotion": {"sad": 0.0}}

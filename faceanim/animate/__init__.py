@@ -2,7 +2,8 @@
 
 Layout follows the data: :mod:`.clips` (real videos cropped, with landmarks) -> :mod:`.keypoints` ->
 :mod:`.motion` (emotion or driving) -> :mod:`.smooth` (One-Euro, keypoint GRU) -> :mod:`.warp` (thin-plate
-spline) -> :mod:`.refine` (GAN) -> :mod:`.animator` (the pipeline, paste-back, export);
+spline) -> :mod:`.refine` (GAN) -> :mod:`.texture` (expression ratio images) -> :mod:`.animator` (the
+pipeline, paste-back, export);
 :mod:`.train` and :mod:`.evaluate` drive the CLI's ``train animator`` and ``evaluate animation``.
 """
 
@@ -10,8 +11,9 @@ from .animator import Animation, AnimationSettings, Animator, SourceFace, gaussi
 from .clips import HELDOUT_SUBJECTS, HELDOUT_VIDEOS, Clip, load_clips, prepare_clips
 from .keypoints import KEYPOINT_ORDER, border_anchors, select_keypoints
 from .motion import EmotionMotion, driving_keypoints, ease, emotion_keypoints, learn_emotion_motion
+from .texture import ExpressionTexture, learn_expression_texture
 
 __all__ = ["Animator", "Animation", "AnimationSettings", "SourceFace", "gaussian_post_filter",
            "Clip", "load_clips", "prepare_clips", "HELDOUT_VIDEOS", "HELDOUT_SUBJECTS", "KEYPOINT_ORDER",
            "border_anchors", "select_keypoints", "EmotionMotion", "learn_emotion_motion", "emotion_keypoints",
-           "driving_keypoints", "ease"]
+           "driving_keypoints", "ease", "ExpressionTexture", "learn_expression_texture"]

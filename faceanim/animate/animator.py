@@ -2,7 +2,8 @@
 
 Pipeline per frame: target keypoints (learned emotion motion or driving motion) -> optional keypoint
 filter (One-Euro or the GRU predictor) -> thin-plate-spline warp of the 256 px face crop with border
-anchors -> refinement generator -> Gaussian post-filter on the moved region -> paste back into the photo.
+anchors -> refinement generator -> expression texture (emotion animation: the emotion's CK+ ratio image,
+carried by the same warp) -> Gaussian post-filter on the moved region -> paste back into the photo.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .keypoints import border_anchors, select_keypoints
 from .motion import DRIVING_MODES, EASINGS, EmotionMotion, driving_keypoints, ease, emotion_keypoints
 from .refine import Refiner, generator_input
 from .smooth import KeypointGRU, check_strength, one_euro, predictive_filter
+from .texture import ExpressionTexture, apply_texture
 from .warp import flow_magnitude, tps_map, warp_image
 
 __all__ = ["AnimationSettings", "SourceFace", "Animation", "Animator", "gaussian_post_filter", "paste_animated",
@@ -37,6 +39,8 @@ class AnimationSettings:
         filter: ``"one_euro"``, ``"gru"`` (predict-then-correct with the trained GRU) or ``"constant_velocity"``.
         gaussian: post-filter strength, 0 (off) to 1 (sigma 3 px on the moved region).
         refine: run the refinement generator (False: warp only).
+        texture: expression texture strength for emotion animation, 0 (geometry only) to 2; 1 is the
+            measured CK+ mean. Driving a photo with a video never uses it.
         paste: paste each frame back into the full photo.
         anchors_per_side: fixed points per crop edge.
     """
@@ -46,6 +50,7 @@ class AnimationSettings:
     filter: str = "one_euro"
     gaussian: float = 0.0
     refine: bool = True
+    texture: float = 1.0
     paste: bool = True
     anchors_per_side: int = 5
 
@@ -55,6 +60,7 @@ class AnimationSettings:
         if self.filter not in FILTERS:
             raise SettingError(f"unknown keypoint filter {self.filter!r}; choose one of {', '.join(FILTERS)}")
         check_number(self.gaussian, "gaussian strength", 0.0, 1.0)
+        check_number(self.texture, "texture strength", 0.0, 2.0, " (1 is the measured CK+ mean)")
         if int(self.anchors_per_side) < 2:
             raise SettingError(f"anchors_per_side must be at least 2, got {self.anchors_per_side}")
         return self
@@ -173,6 +179,7 @@ class Animator:
         refiner: weights name (default ``"animator_refiner"``), a :class:`Refiner`, or None (warp only).
         motion: weights name of the learned emotion motion, or an :class:`EmotionMotion`.
         predictor: weights name of the keypoint GRU, a :class:`KeypointGRU`, or None.
+        texture: weights name of the learned expression texture, an :class:`ExpressionTexture`, or None.
         settings: default :class:`AnimationSettings`.
         detector: face detector for the photo and driving videos.
 
@@ -183,11 +190,14 @@ class Animator:
 
     def __init__(self, refiner: str | Refiner | None = "animator_refiner",
                  motion: str | EmotionMotion = "emotion_motion", predictor: str | KeypointGRU | None = "keypoint_gru",
-                 settings: AnimationSettings | None = None, detector: str = "mtcnn"):
+                 settings: AnimationSettings | None = None, detector: str = "mtcnn",
+                 texture: str | ExpressionTexture | None = "emotion_texture"):
         self.refiner = _load_or(refiner, Refiner.load)
         self.motion = _load_or(motion, EmotionMotion.load)
         self.predictor = _load_or(predictor, load_keypoint_gru)
-        self.settings = (settings or AnimationSettings()).validate()
+        self.texture = _load_or(texture, ExpressionTexture.load)
+        # without texture weights the default is geometry only; asking for texture then is an error
+        self.settings = (settings or AnimationSettings(texture=1.0 if self.texture is not None else 0.0)).validate()
         self.detector = detector
         self._pipe = None
 
@@ -225,7 +235,7 @@ class Animator:
                 easing: str = "smoothstep", hold: int = 0, gain: float = 1.0, **overrides) -> Animation:
         """From the neutral photo toward ``emotion`` at ``intensity`` over ``frames`` frames (+ ``hold``).
 
-        ``gain`` exaggerates the learned motion (1 = the measured CK+ mean apex, up to 3)."""
+        ``gain`` exaggerates the learned motion and texture (1 = the measured CK+ mean apex, up to 3)."""
         if easing not in EASINGS:
             raise SettingError(f"unknown easing {easing!r}; choose one of {', '.join(EASINGS)}")
         source = photo if isinstance(photo, SourceFace) else self.prepare(photo)
@@ -234,7 +244,8 @@ class Animator:
         info = {"emotion": emotion, "intensity": float(intensity)}
         if gain != 1.0:
             info["gain"] = float(gain)
-        return self.render(source, track, fps, self._settings(overrides), info=info)
+        amounts = gain * float(intensity) * progress
+        return self.render(source, track, fps, self._settings(overrides), info=info, texture=(emotion, amounts))
 
     def drive(self, photo, video, mode: str = "relative", reference: str | int = "first",
               max_frames: int | None = None, **overrides) -> Animation:
@@ -275,8 +286,11 @@ class Animator:
 
     def render(self, source: SourceFace, track: np.ndarray, fps: float = 25.0,
                settings: AnimationSettings | None = None, info: dict | None = None, progress: bool = False,
-               batch_size: int = 8) -> Animation:
-        """Frames for a keypoint track ``(T, 68, 2)`` in crop pixels."""
+               batch_size: int = 8, texture: tuple[str, np.ndarray] | None = None) -> Animation:
+        """Frames for a keypoint track ``(T, 68, 2)`` in crop pixels.
+
+        ``texture``: ``(emotion, amounts)`` adds that emotion's expression texture, ``amounts[t]`` (times the
+        ``texture`` setting) strong on frame ``t``; None adds none."""
         from tqdm.auto import tqdm
 
         st = (settings or self.settings).validate()
@@ -284,6 +298,14 @@ class Animator:
             raise SettingError("refine=True needs the refiner weights; pass refine=False for warp only")
         track = self.filter_track(track, st, fps)
         size = source.crop.shape[0]
+        if texture is not None and st.texture > 0 and texture[0] != "neutral":
+            if self.texture is None:
+                raise SettingError("texture > 0 needs the expression texture weights (weights/emotion_texture.pt); "
+                                   "pass texture=0 for geometry only")
+            emotion, amounts = texture[0], np.broadcast_to(np.asarray(texture[1], np.float64), (len(track),))
+            to_canon = self.texture.source_map(source.landmarks, size, st.anchors_per_side)
+        else:
+            emotion = None
         idx = select_keypoints(st.keypoints)
         anchors = border_anchors(size, st.anchors_per_side)
         src_pts = np.vstack([source.landmarks[idx], anchors])
@@ -292,6 +314,8 @@ class Animator:
         pending: list[tuple[int, np.ndarray, np.ndarray]] = []
 
         def finish(t, img, mapping):
+            if emotion is not None and amounts[t] > 0:
+                img = apply_texture(img, self.texture.map_through(emotion, to_canon, mapping), st.texture * amounts[t])
             crops[t] = gaussian_post_filter(img, mapping, st.gaussian)
             if frames is not None:
                 frames[t] = paste_animated(source.image, crops[t], source.crop, source.aligned,

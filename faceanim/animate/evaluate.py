@@ -6,7 +6,9 @@
    (dlib's 128-d descriptor, result vs source), for the still source, one global affine per frame, the
    warp alone, and warp + refinement.
 2. Emotion animation on held-out faces that read as neutral at rest: the recognizer's top label at full
-   intensity, requested vs recognized intensity (Spearman), identity distance to the source.
+   intensity, requested vs recognized intensity (Spearman), identity distance to the source, for warp,
+   warp + refinement and warp + refinement + expression texture; beside them what the same recognizer
+   reads on real apex expressions (held-out CK+ subjects and CK+48), the ceiling for a faithful animation.
 3. Keypoint steadiness: jitter against filter strength, with the lag it costs; the GRU's next-frame error
    against constant velocity and constant position.
 4. Frames per second at 256 px for the warp path and the full path.
@@ -24,8 +26,8 @@ import numpy as np
 from ..data.fer import EMOTIONS
 from .clips import HELDOUT_SUBJECTS, HELDOUT_VIDEOS
 
-__all__ = ["evaluate_animation", "AnimationEval", "reconstruction", "emotion_animation", "steadiness",
-           "time_paths", "METHODS", "LEVELS"]
+__all__ = ["evaluate_animation", "AnimationEval", "reconstruction", "emotion_animation", "emotion_methods",
+           "real_apex", "steadiness", "time_paths", "METHODS", "LEVELS"]
 
 METHODS = ("still", "affine", "warp", "warp+refine")
 LEVELS = (0.25, 0.5, 0.75, 1.0)
@@ -145,38 +147,90 @@ def _face_from(landmarks):
     return Face(box=np.r_[lm.min(0), lm.max(0)], score=1.0, landmarks=lm, detector="landmarks")
 
 
+def emotion_methods(animator) -> dict:
+    """Emotion-animation variants side by side, the full one (the animator's default) last: warp only,
+    warp + refinement, and warp + refinement + expression texture."""
+    from .animator import AnimationSettings
+
+    methods = {"warp": AnimationSettings(paste=False, refine=False, texture=0.0)}
+    if animator.refiner is not None:
+        methods["warp+refine"] = AnimationSettings(paste=False, texture=0.0)
+    if animator.texture is not None:
+        methods["warp+refine+texture" if animator.refiner is not None else "warp+texture"] = AnimationSettings(
+            paste=False, refine=animator.refiner is not None, texture=1.0)
+    return methods
+
+
+def real_apex(recognizer, clips) -> dict:
+    """What the recognizer reads on *real* expressions, the ceiling a faithful animation could reach: the
+    apex (last) frames of the held-out CK+ sequences, and CK+48 (apex frames of 327 sequences, 118 subjects;
+    contempt dropped), per emotion and as the mean over the six emotions."""
+    from ..config import has_dataset
+
+    out = {}
+    rows = [(c.emotion, recognizer.recognize_faces(c.frames[-1], [_face_from(c.landmarks[-1])])[0].label)
+            for c in clips if c.heldout and c.kind == "ckplus"]
+    if rows:
+        from .motion import _CK_NAMES
+
+        per = {}
+        for emo, label in rows:
+            per.setdefault(_CK_NAMES[emo], []).append(label == _CK_NAMES[emo])
+        out["heldout_ckplus_apex"] = {"faces": len(rows), "top1": float(np.mean([x for v in per.values() for x in v])),
+                                      "per_emotion": {e: float(np.mean(v)) for e, v in sorted(per.items())},
+                                      "count": {e: len(v) for e, v in sorted(per.items())}}
+    if has_dataset("ckplus48"):
+        from ..data import load_ckplus48
+
+        ck48 = load_ckplus48()
+        keep = ck48.labels >= 0
+        pred = recognizer.predict(ck48.images[keep])[0].argmax(1)
+        labels = ck48.labels[keep]
+        recall = {EMOTIONS[k]: float((pred[labels == k] == k).mean()) for k in sorted(set(labels.tolist()))}
+        out["ckplus48"] = {"faces": int(keep.sum()), "recall": recall,
+                           "mean_recall": float(np.mean(list(recall.values())))}
+    return out
+
+
 def emotion_animation(animator, recognizer, clips, threshold: float = 0.3, levels=LEVELS, progress: bool = True,
-                      stills: bool = True, gains=(1.0,)):
-    """``(readings DataFrame, dropped list)``: each neutral held-out face moved to each emotion and level."""
+                      stills: bool = True, gains=(1.0,), textures=(1.0,)):
+    """``(readings DataFrame, dropped list)``: each neutral held-out face moved to each emotion and level.
+
+    Other ``gains`` (motion and texture exaggerated together) and other ``textures`` (texture strength alone,
+    motion as measured) are rendered at full intensity with the full method only; their rows have
+    ``variant`` set ("" for the main rows)."""
+    import dataclasses
+
     import pandas as pd
     from tqdm.auto import tqdm
 
     from ..face.identity import SAME_PERSON
-    from .animator import AnimationSettings
     from .motion import emotion_keypoints
 
     scorer = _Scorer()
     faces, dropped = _neutral_faces(animator, recognizer, clips, threshold, stills)
-    methods = {"warp": AnimationSettings(paste=False, refine=False)}
-    if animator.refiner is not None:
-        methods["warp+refine"] = AnimationSettings(paste=False)
-    jobs = [(method, st, 1.0, tuple(levels)) for method, st in methods.items()]
-    best = "warp+refine" if "warp+refine" in methods else "warp"
-    jobs += [(best, methods[best], g, (max(levels),)) for g in gains if g != 1.0]  # other gains: full only
+    methods = emotion_methods(animator)
+    jobs = [(method, st, 1.0, tuple(levels), "") for method, st in methods.items()]
+    best = list(methods)[-1]
+    jobs += [(best, methods[best], g, (max(levels),), f"x{g:g}") for g in gains if g != 1.0]
+    if methods[best].texture > 0:
+        jobs += [(best, dataclasses.replace(methods[best], texture=float(t)), 1.0, (max(levels),), f"texture {t:g}")
+                 for t in textures if t != methods[best].texture]
     rows = []
     for name, source in tqdm(faces, desc="emotion animation", disable=not progress):
         src_face = scorer.face(source.crop, source.landmarks)
         src_desc = scorer.descriptor(source.crop, src_face)
         for emotion in TARGET_EMOTIONS:
-            for method, st, gain, lvs in jobs:
+            for method, st, gain, lvs, variant in jobs:
                 track = np.stack([emotion_keypoints(source.landmarks, animator.motion, emotion, lv, gain=gain)
                                   for lv in lvs])
-                crops = animator.render(source, track, settings=st).crops
+                crops = animator.render(source, track, settings=st, texture=(emotion, gain * np.asarray(lvs))).crops
                 for lv, crop, kp in zip(lvs, crops, track):
                     face = scorer.face(crop, kp)
                     reading = recognizer.recognize_faces(crop, [face])[0]
                     ident = float(np.linalg.norm(scorer.descriptor(crop, face) - src_desc))
                     rows.append({"face": name, "emotion": emotion, "level": lv, "gain": gain, "method": method,
+                                 "variant": variant, "texture": st.texture,
                                  "label": reading.label, "intensity": reading.intensity,
                                  "p_target": float(reading.probabilities[EMOTIONS.index(emotion)]),
                                  "correct": reading.label == emotion, "identity": ident,
@@ -216,13 +270,15 @@ def steadiness(clips, predictor=None, strengths=(0.0, 0.25, 0.5, 0.75, 0.9, 1.0)
 
 def time_paths(animator, source=None, frames: int = 48, repeats: int = 2) -> dict:
     """Frames per second at 256 px: warp path (keypoints -> TPS -> remap -> Gaussian) and full path
-    (+ refinement, one frame at a time as a live preview runs), excluding and including paste-back."""
+    (+ refinement and expression texture, one frame at a time as a live preview runs), excluding and
+    including paste-back."""
     from ..demo import astronaut
     from .animator import AnimationSettings
     from .motion import ease, emotion_keypoints
 
     source = source or animator.prepare(astronaut())
-    track = emotion_keypoints(source.landmarks, animator.motion, "happy", 1.0, ease(frames))
+    progress = ease(frames)
+    track = emotion_keypoints(source.landmarks, animator.motion, "happy", 1.0, progress)
     out = {"frames": frames, "image": list(source.image.shape[:2])}
     variants = {"warp_fps": AnimationSettings(paste=False, refine=False, gaussian=0.3),
                 "warp_pasted_fps": AnimationSettings(paste=True, refine=False, gaussian=0.3)}
@@ -233,7 +289,8 @@ def time_paths(animator, source=None, frames: int = 48, repeats: int = 2) -> dic
         best = 0.0
         for _ in range(repeats):
             t0 = time.perf_counter()
-            animator.render(source, track, settings=st, batch_size=1)
+            animator.render(source, track, settings=st, batch_size=1,
+                            texture=("happy", progress) if st.refine else None)
             best = max(best, frames / (time.perf_counter() - t0))
         out[key] = round(best, 1)
     return out
@@ -269,7 +326,8 @@ class AnimationEval:
 
     def __repr__(self) -> str:
         r = self.metrics.get("reconstruction", {}).get("video", {})
-        e = self.metrics.get("emotion_animation", {}).get("warp+refine", {})
+        emo = self.metrics.get("emotion_animation", {})
+        e = emo.get(emo.get("full_method", ""), {})
         return (f"AnimationEval(video L1 {({k: round(v['l1'], 4) for k, v in r.items()})}, "
                 f"emotion top-1 at full {e.get('top1_full')}, Spearman {e.get('spearman_pooled')})")
 
@@ -285,18 +343,20 @@ def _summ_recon(df) -> dict:
 
 
 def _summ_emotion(df) -> dict:
-    """Target figures at gain 1 (the measured CK+ apex); other gains only as ``top1_full_by_gain``."""
+    """Target figures from the main rows (gain 1: the measured CK+ apex; texture 1); the other gains and
+    texture strengths, at full intensity, as ``top1_full_by_gain`` (keys ``"<method> x1"``, ``"... x2"``,
+    ``"... texture 2"``)."""
     from scipy.stats import spearmanr
 
     out = {}
-    if "gain" in df and (df.gain != 1.0).any():
+    if "variant" in df and (df.variant != "").any():
         full = df[df.level == df.level.max()]
         out["top1_full_by_gain"] = {
-            f"{m} x{gn:g}": {"top1": float(x.correct.mean()), "intensity": float(x.intensity.mean()),
-                             "same_person_share": float(x.same_person.mean()),
-                             "per_emotion": {e: float(y.correct.mean()) for e, y in x.groupby("emotion")}}
-            for (m, gn), x in full.groupby(["method", "gain"])}
-        df = df[df.gain == 1.0]
+            f"{m} {v or 'x1'}": {"top1": float(x.correct.mean()), "intensity": float(x.intensity.mean()),
+                                 "same_person_share": float(x.same_person.mean()),
+                                 "per_emotion": {e: float(y.correct.mean()) for e, y in x.groupby("emotion")}}
+            for (m, v), x in full.groupby(["method", "variant"])}
+        df = df[df.variant == ""]
     for method, g in df.groupby("method"):
         full = g[g.level == g.level.max()]
         per = [spearmanr(x.level, x.intensity).statistic for _, x in g.groupby(["face", "emotion"])
@@ -341,12 +401,18 @@ def _plots(metrics: dict, recon, emo, out_dir: Path, animator) -> list[Path]:
         fig.suptitle("Reconstruction of held-out clips from their first frame")
         save(fig, "reconstruction.png")
     if len(emo):
-        if "gain" in emo:
-            emo = emo[emo.gain == 1.0]
+        if "variant" in emo:
+            emo = emo[emo.variant == ""]
         fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
         full = emo[emo.level == emo.level.max()]
-        sns.barplot(data=full, x="emotion", y="correct", hue="method", ax=axes[0], errorbar=None)
+        order = [e for e in TARGET_EMOTIONS if e in set(full.emotion)]
+        sns.barplot(data=full, x="emotion", y="correct", hue="method", ax=axes[0], errorbar=None, order=order)
         axes[0].axhline(0.8, color="k", ls=":", lw=1)
+        recall = metrics.get("emotion_animation", {}).get("real_apex", {}).get("ckplus48", {}).get("recall", {})
+        if recall:
+            axes[0].scatter(range(len(order)), [recall.get(e, np.nan) for e in order], marker="_", s=500,
+                            color="k", zorder=5, label="real apex faces (CK+48)")
+            axes[0].legend(fontsize=8)
         axes[0].set_ylabel("recognizer names the requested emotion")
         axes[0].set_title("At full intensity")
         sns.lineplot(data=emo, x="level", y="intensity", hue="method", style="emotion", ax=axes[1], errorbar=None)
@@ -373,17 +439,14 @@ def _plots(metrics: dict, recon, emo, out_dir: Path, animator) -> list[Path]:
         save(fig, "jitter_vs_lag.png")
     # a gallery on the freely licensed astronaut (no research-only faces in committed figures)
     from ..demo import astronaut
-    from .animator import AnimationSettings
     from .motion import emotion_keypoints
 
     source = animator.prepare(astronaut())
-    track = np.stack([emotion_keypoints(source.landmarks, animator.motion, e, 1.0) for e in TARGET_EMOTIONS])
-    methods = [("warp", AnimationSettings(paste=False, refine=False))]
-    if animator.refiner is not None:
-        methods.append(("warp+refine", AnimationSettings(paste=False)))
+    methods = list(emotion_methods(animator).items())
     fig, axes = plt.subplots(len(methods), 7, figsize=(14, 2.3 * len(methods)), squeeze=False)
     for r, (name, stt) in enumerate(methods):
-        crops = animator.render(source, track, settings=stt).crops
+        crops = [animator.render(source, emotion_keypoints(source.landmarks, animator.motion, e, 1.0)[None],
+                                 settings=stt, texture=(e, 1.0)).crops[0] for e in TARGET_EMOTIONS]
         for c, (img, title) in enumerate(zip([source.crop, *crops], ["source", *TARGET_EMOTIONS])):
             axes[r, c].imshow(img)
             axes[r, c].set_axis_off()
@@ -415,13 +478,16 @@ def evaluate_animation(animator=None, recognizer=None, out_dir: str | os.PathLik
     clips = clips if clips is not None else load_clips(progress=progress)
     t0 = time.time()
     recon = reconstruction(animator, clips, max_frames=6 if quick else 40, progress=progress)
+    full_method = list(emotion_methods(animator))[-1]
     emo, dropped = emotion_animation(animator, recognizer, clips if not quick else
                                      [c for c in clips if c.heldout][:3], levels=LEVELS, progress=progress,
-                                     stills=not quick, gains=(1.0, 2.0) if quick else (1.0, 1.5, 2.0, 3.0))
+                                     stills=not quick, gains=(1.0, 2.0) if quick else (1.0, 1.5, 2.0, 3.0),
+                                     textures=(1.0, 2.0) if quick else (1.0, 1.5, 2.0))
     metrics = {
         "heldout_videos": list(HELDOUT_VIDEOS), "heldout_subjects": list(HELDOUT_SUBJECTS), "quick": quick,
         "reconstruction": _summ_recon(recon),
         "emotion_animation": {**_summ_emotion(emo), "faces": int(emo.face.nunique()) if len(emo) else 0,
+                              "full_method": full_method, "real_apex": real_apex(recognizer, clips),
                               "dropped": [{"face": n, "why": w} for n, w in dropped]},
         "steadiness": steadiness(clips, animator.predictor),
         "speed": time_paths(animator, frames=24 if quick else 48),
@@ -429,7 +495,7 @@ def evaluate_animation(animator=None, recognizer=None, out_dir: str | os.PathLik
         "weights": {k: getattr(v, "meta", {}).get("sha256") for k, v in (("refiner", animator.refiner),)},
     }
     v = metrics["reconstruction"].get("video", {})
-    e = metrics["emotion_animation"].get("warp+refine", {})
+    e = metrics["emotion_animation"].get(full_method, {})
     if "warp+refine" in v:
         wr = v["warp+refine"]
         others = [m for m in v if m != "warp+refine"]

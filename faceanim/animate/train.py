@@ -1,8 +1,9 @@
-"""Train the animator's three learned parts from the prepared clips (``faceanim train animator``).
+"""Train the animator's four learned parts from the prepared clips (``faceanim train animator``).
 
 1. ``emotion_motion``: per-emotion landmark motion from the training CK+ subjects (seconds).
-2. ``keypoint_gru``: the next-keypoint predictor on the training clips' landmark tracks (about a minute).
-3. ``animator_refiner``: the refinement GAN (resumable; 7,000 steps took 30 min on this CPU); the step
+2. ``emotion_texture``: per-emotion expression ratio images from the same CK+ sequences (seconds).
+3. ``keypoint_gru``: the next-keypoint predictor on the training clips' landmark tracks (about a minute).
+4. ``animator_refiner``: the refinement GAN (resumable; 7,000 steps took 30 min on this CPU); the step
    with the lowest validation L1 after the discriminator joined is exported.
 
 Each is written to ``weights/`` with a checksum and the command that made it.
@@ -16,7 +17,7 @@ from pathlib import Path
 
 __all__ = ["train_animator", "PARTS"]
 
-PARTS = ("motion", "gru", "refiner")
+PARTS = ("motion", "texture", "gru", "refiner")
 
 
 def train_animator(steps: int = 7000, run_dir: str | os.PathLike = "runs/animator/refiner", parts=PARTS,
@@ -32,6 +33,7 @@ def train_animator(steps: int = 7000, run_dir: str | os.PathLike = "runs/animato
     from .motion import learn_emotion_motion
     from .refine import RefinerConfig, export_refiner, train_refiner
     from .smooth import train_keypoint_gru
+    from .texture import learn_expression_texture
 
     unknown = set(parts) - set(PARTS)
     if unknown:
@@ -45,6 +47,13 @@ def train_animator(steps: int = 7000, run_dir: str | os.PathLike = "runs/animato
             "kind": "emotion_motion", "sequences": motion.sequences, "subjects": motion.subjects,
             "heldout_subjects": list(HELDOUT_SUBJECTS), "command": command}, root=weights_root)
         log(f"emotion motion from {sum(motion.sequences.values())} CK+ sequences: {motion.sequences}")
+    if "texture" in parts:
+        texture = learn_expression_texture(clips, exclude_subjects=HELDOUT_SUBJECTS)
+        out["emotion_texture"] = save_weights(texture.to_state(), "emotion_texture", {
+            "kind": "emotion_texture", "sequences": texture.sequences, "subjects": texture.subjects,
+            "size": texture.size, **texture.params, "heldout_subjects": list(HELDOUT_SUBJECTS), "command": command},
+            root=weights_root)
+        log(f"expression texture from {sum(texture.sequences.values())} CK+ sequences: {texture.sequences}")
     if "gru" in parts:
         model, info = train_keypoint_gru(clips, steps=gru_steps, progress=progress)
         out["keypoint_gru"] = save_weights({"model": model.state_dict(), "hidden": model.gru.hidden_size},

@@ -1,0 +1,209 @@
+"""Expression texture: the shading an expression adds that moving keypoints cannot (brow furrows, nose
+wrinkles, the nasolabial fold, teeth, the whites of widened eyes), learned from CK+ as expression ratio
+images (Liu, Shan & Zhang, "Expressive expression mapping with ratio images", SIGGRAPH 2001).
+
+For every training CK+ sequence the neutral first frame and the apex last frame are each warped onto one
+canonical face (the mean neutral landmarks), so the expression's geometry is taken out and only its
+shading is left; ``log((apex + c) / (neutral + c))`` is the expression's ratio image, in which the
+person's own skin, moles and lighting cancel. The log ratios are averaged per emotion; their broad part
+(a change of lighting between the two frames, not a crease) is taken out with a high-pass, and they are
+kept inside a feathered face mask with the eyes cut out (the warp already opens or narrows the eyes; a
+mean ratio over them only clouds the iris).
+
+To use one, it is carried from the canonical face onto the photo and then by each frame's own warp, and
+applied as a ratio ``r = exp(amount * log_ratio)`` (:func:`apply_texture`), with ``amount`` following
+intensity and easing, so intensity 0 is the photo untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import SettingError
+from .keypoints import border_anchors
+from .motion import _CK_NAMES
+from .warp import tps_map, warp_image
+
+__all__ = ["ExpressionTexture", "learn_expression_texture", "apply_texture", "face_mask", "eyes_mask"]
+
+#: Largest log ratio kept (a factor of about 2.5 either way): beyond it a map is misalignment, not shading.
+MAX_LOG_RATIO = 0.9
+
+
+def face_mask(landmarks: np.ndarray, size: int, forehead: float = 0.55, feather: float = 6.0) -> np.ndarray:
+    """``(S, S)`` float32 in [0, 1]: the jaw line closed over the brows raised by ``forehead`` x the
+    distance between the eye centres (the forehead creases), with edges blurred by ``feather`` px."""
+    import cv2
+
+    lm = np.asarray(landmarks, np.float64)
+    eyes = np.linalg.norm(lm[36:42].mean(0) - lm[42:48].mean(0))
+    up = lm[27] - lm[30]  # nose bridge direction: "up" for this face, roll included
+    up = up / max(np.linalg.norm(up), 1e-9)
+    poly = np.vstack([lm[0:17], lm[26:16:-1] + up * forehead * eyes])
+    mask = np.zeros((size, size), np.float32)
+    cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1.0)
+    return cv2.GaussianBlur(mask, (0, 0), feather) if feather > 0 else mask
+
+
+def eyes_mask(landmarks: np.ndarray, size: int, grow: float = 0.08, feather: float = 2.0) -> np.ndarray:
+    """``(S, S)`` float32: the two eye outlines (points 36-47) grown by ``grow`` x the distance between the
+    eye centres, edges blurred by ``feather`` px."""
+    import cv2
+
+    lm = np.asarray(landmarks, np.float64)
+    mask = np.zeros((size, size), np.float32)
+    for a, b in ((36, 42), (42, 48)):
+        cv2.fillPoly(mask, [np.round(lm[a:b]).astype(np.int32)], 1.0)
+    r = max(1, int(round(grow * np.linalg.norm(lm[36:42].mean(0) - lm[42:48].mean(0)))))
+    mask = cv2.dilate(mask, np.ones((2 * r + 1, 2 * r + 1), np.uint8))
+    return cv2.GaussianBlur(mask, (0, 0), feather) if feather > 0 else mask
+
+
+@dataclass
+class ExpressionTexture:
+    """Per-emotion log ratio images on a canonical face.
+
+    Attributes:
+        landmarks: ``(68, 2)`` canonical (mean neutral) landmarks, in pixels of a ``size`` square.
+        log_ratio: emotion name -> ``(size, size)`` float32 mean masked log ratio (apex over neutral).
+        sequences: emotion name -> number of CK+ sequences averaged; subjects: the CK+ subjects used.
+        params: how the maps were made (blur, offset, high-pass sigma).
+    """
+
+    landmarks: np.ndarray = field(repr=False)
+    log_ratio: dict[str, np.ndarray] = field(repr=False)
+    sequences: dict[str, int] = field(default_factory=dict)
+    subjects: list[str] = field(default_factory=list)
+    params: dict = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return int(next(iter(self.log_ratio.values())).shape[0])
+
+    @property
+    def emotions(self) -> list[str]:
+        return sorted(self.log_ratio)
+
+    def _ratio(self, emotion: str) -> np.ndarray | None:
+        if emotion == "neutral":
+            return None
+        if emotion not in self.log_ratio:
+            raise SettingError(f"no expression texture for {emotion!r}; there is one for "
+                               f"{', '.join(self.emotions)}")
+        return np.asarray(self.log_ratio[emotion], np.float32)
+
+    def source_map(self, landmarks: np.ndarray, size: int, anchors_per_side: int = 5, grid: int = 32) -> np.ndarray:
+        """``(size, size, 2)`` backward map from a ``size`` crop of a face with these 68 ``landmarks`` into
+        this texture's canonical frame (made once per photo)."""
+        kp = np.asarray(landmarks, np.float64)
+        if kp.shape != (68, 2):
+            raise SettingError(f"expression texture needs the 68 landmarks, got an array of shape {kp.shape}")
+        canon = np.vstack([self.landmarks, border_anchors(self.size, anchors_per_side)])
+        return tps_map(canon, np.vstack([kp, border_anchors(size, anchors_per_side)]), size, grid=grid)
+
+    def map_for(self, emotion: str, keypoints: np.ndarray, size: int, anchors_per_side: int = 5) -> np.ndarray:
+        """``(size, size)`` float32 log ratio of ``emotion`` moved onto a face whose 68 landmarks are
+        ``keypoints`` (crop pixels); zeros for neutral."""
+        ratio = self._ratio(emotion)
+        if ratio is None:
+            return np.zeros((size, size), np.float32)
+        return warp_image(ratio, self.source_map(keypoints, size, anchors_per_side))
+
+    def map_through(self, emotion: str, source_map: np.ndarray, mapping: np.ndarray) -> np.ndarray:
+        """The log ratio of ``emotion`` on a warped frame: the frame's backward warp into the photo's crop
+        (``mapping``) followed by :meth:`source_map` of the photo, so the texture lands exactly where the
+        warp put the face, whatever the keypoint count (and without fitting a spline per frame)."""
+        ratio = self._ratio(emotion)
+        if ratio is None:
+            return np.zeros(mapping.shape[:2], np.float32)
+        return warp_image(ratio, warp_image(source_map, mapping))
+
+    def to_state(self) -> dict:
+        return {"landmarks": np.asarray(self.landmarks, np.float32),
+                "log_ratio": {k: np.asarray(v, np.float16) for k, v in self.log_ratio.items()},
+                "sequences": dict(self.sequences), "subjects": list(self.subjects), "params": dict(self.params)}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "ExpressionTexture":
+        return cls(landmarks=np.asarray(state["landmarks"], np.float64),
+                   log_ratio={k: np.asarray(v, np.float32) for k, v in state["log_ratio"].items()},
+                   sequences=dict(state.get("sequences", {})), subjects=list(state.get("subjects", [])),
+                   params=dict(state.get("params", {})))
+
+    @classmethod
+    def load(cls, name: str = "emotion_texture") -> "ExpressionTexture":
+        from ..weights import load_weights
+
+        state, _ = load_weights(name, kind="emotion_texture")
+        return cls.from_state(state)
+
+
+def _gray(frame: np.ndarray) -> np.ndarray:
+    import cv2
+
+    img = np.asarray(frame)
+    return (cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img).astype(np.float32)
+
+
+def learn_expression_texture(clips, exclude_subjects=(), blur: float = 1.5, offset: float = 8.0,
+                             highpass: float = 12.0, anchors_per_side: int = 5) -> ExpressionTexture:
+    """Mean expression ratio image per emotion over CK+ clips (``kind == "ckplus"``), neutral first frame
+    against apex last frame, both warped onto the mean neutral landmarks.
+
+    Args:
+        blur: Gaussian sigma (px) applied to both frames first, so one-pixel misalignment is not read as shading.
+        offset: added to both grey levels before the ratio, so near-black pixels do not explode it.
+        highpass: sigma (px) of the broad part removed from each mean map (0 keeps it).
+    """
+    import cv2
+
+    ck = [c for c in clips if c.kind == "ckplus" and c.person not in exclude_subjects and len(c) >= 2]
+    if not ck:
+        raise SettingError("no CK+ clips to learn expression texture from (all excluded or none given)")
+    size = int(ck[0].frames.shape[1])
+    canon = np.mean([c.landmarks[0] for c in ck], 0)
+    anchors = border_anchors(size, anchors_per_side)
+    target = np.vstack([canon, anchors])
+
+    def to_canon(frame, lm):
+        g = warp_image(_gray(frame), tps_map(np.vstack([lm, anchors]), target, size, grid=32))
+        return cv2.GaussianBlur(g, (0, 0), blur) if blur > 0 else g
+
+    per: dict[str, list[np.ndarray]] = {}
+    for c in ck:
+        neutral = to_canon(c.frames[0], c.landmarks[0])
+        apex = to_canon(c.frames[-1], c.landmarks[-1])
+        per.setdefault(_CK_NAMES[c.emotion], []).append(np.log((apex + offset) / (neutral + offset)))
+    keep = face_mask(canon, size) * (1.0 - eyes_mask(canon, size))
+
+    def finish(maps):
+        mean = np.mean(maps, 0)
+        if highpass > 0:
+            mean = mean - cv2.GaussianBlur(mean, (0, 0), highpass)
+        return (np.clip(mean, -MAX_LOG_RATIO, MAX_LOG_RATIO) * keep).astype(np.float32)
+
+    log_ratio = {k: finish(v) for k, v in sorted(per.items())}
+    return ExpressionTexture(landmarks=canon, log_ratio=log_ratio,
+                             sequences={k: len(v) for k, v in sorted(per.items())},
+                             subjects=sorted({c.person for c in ck}),
+                             params={"blur": blur, "offset": offset, "highpass": highpass,
+                                     "max_log_ratio": MAX_LOG_RATIO})
+
+
+def apply_texture(image: np.ndarray, log_ratio: np.ndarray, amount: float) -> np.ndarray:
+    """The ratio ``r = exp(amount * log_ratio)`` applied to every colour channel alike, as uint8; ``amount`` 0
+    returns ``image`` as is.
+
+    Where ``r < 1`` the pixel is multiplied by it (a furrow's shadow). Where ``r > 1`` the *distance to white*
+    is divided by it, ``255 - (255 - I) / r``: the same change as multiplying for a dark pixel, but a bright
+    or saturated one (teeth already showing, red lips, orange skin) approaches white instead of clipping one
+    channel, which would shift its colour."""
+    if amount == 0:
+        return image
+    r = np.exp(float(amount) * np.asarray(log_ratio, np.float32))
+    r = r[..., None] if image.ndim == 3 else r
+    img = image.astype(np.float32)
+    out = np.where(r < 1, img * r, 255.0 - (255.0 - img) / r)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
