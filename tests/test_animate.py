@@ -472,3 +472,20 @@ def test_emotion_summary_keeps_variants_out_of_the_target_figures():
     assert out["top1_full_by_gain"]["full x1"]["top1"] == 1.0
     assert out["top1_full_by_gain"]["full x2"] == {"top1": 0.0, "intensity": 0.0, "same_person_share": 0.0,
                                                    "per_emotion": {"sad": 0.0}}
+
+
+def test_forehead_keep_spares_hair_above_the_brows_only():
+    from faceanim.animate.texture import forehead_keep
+
+    lm = _face68()                                   # brows at y = 93
+    crop = np.empty((256, 256, 3), np.uint8)
+    crop[:] = (205, 150, 125)                        # skin
+    crop += np.random.default_rng(0).integers(0, 6, crop.shape, dtype=np.uint8)
+    crop[:55] = (45, 32, 25)                         # a dark fringe high on the forehead
+    crop[140:170, 40:70] = (45, 32, 25)              # the same colour below the brows (a shadow, a beard)
+    keep = forehead_keep(crop, lm)
+    assert keep.shape == (256, 256) and keep.dtype == np.float32
+    assert keep[25, 128] < 0.05                      # texture kept off the hair
+    assert keep[80, 128] > 0.95                      # forehead skin just above the brows keeps it
+    assert keep[155, 55] > 0.99 and keep[200, 128] > 0.99  # nothing below the brows is touched
+    assert np.all(forehead_keep(crop, lm * 0.02) == 1.0)   # too small to read the skin: keep everything

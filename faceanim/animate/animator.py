@@ -20,7 +20,7 @@ from .keypoints import border_anchors, select_keypoints
 from .motion import DRIVING_MODES, EASINGS, EmotionMotion, driving_keypoints, ease, emotion_keypoints
 from .refine import Refiner, generator_input
 from .smooth import KeypointGRU, check_strength, one_euro, predictive_filter
-from .texture import ExpressionTexture, apply_texture
+from .texture import ExpressionTexture, apply_texture, forehead_keep
 from .warp import flow_magnitude, tps_map, warp_image
 
 __all__ = ["AnimationSettings", "SourceFace", "Animation", "Animator", "gaussian_post_filter", "paste_animated",
@@ -304,6 +304,7 @@ class Animator:
                                    "pass texture=0 for geometry only")
             emotion, amounts = texture[0], np.broadcast_to(np.asarray(texture[1], np.float64), (len(track),))
             to_canon = self.texture.source_map(source.landmarks, size, st.anchors_per_side)
+            keep = forehead_keep(source.crop, source.landmarks)
         else:
             emotion = None
         idx = select_keypoints(st.keypoints)
@@ -315,7 +316,8 @@ class Animator:
 
         def finish(t, img, mapping):
             if emotion is not None and amounts[t] > 0:
-                img = apply_texture(img, self.texture.map_through(emotion, to_canon, mapping), st.texture * amounts[t])
+                img = apply_texture(img, self.texture.map_through(emotion, to_canon, mapping, keep),
+                                    st.texture * amounts[t])
             crops[t] = gaussian_post_filter(img, mapping, st.gaussian)
             if frames is not None:
                 frames[t] = paste_animated(source.image, crops[t], source.crop, source.aligned,

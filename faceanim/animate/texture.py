@@ -26,7 +26,8 @@ from .keypoints import border_anchors
 from .motion import _CK_NAMES
 from .warp import tps_map, warp_image
 
-__all__ = ["ExpressionTexture", "learn_expression_texture", "apply_texture", "face_mask", "eyes_mask"]
+__all__ = ["ExpressionTexture", "learn_expression_texture", "apply_texture", "face_mask", "eyes_mask",
+           "forehead_keep"]
 
 #: Largest log ratio kept (a factor of about 2.5 either way): beyond it a map is misalignment, not shading.
 MAX_LOG_RATIO = 0.9
@@ -59,6 +60,43 @@ def eyes_mask(landmarks: np.ndarray, size: int, grow: float = 0.08, feather: flo
     r = max(1, int(round(grow * np.linalg.norm(lm[36:42].mean(0) - lm[42:48].mean(0)))))
     mask = cv2.dilate(mask, np.ones((2 * r + 1, 2 * r + 1), np.uint8))
     return cv2.GaussianBlur(mask, (0, 0), feather) if feather > 0 else mask
+
+
+#: Cheek polygons (landmark indices) whose colour stands for the face's skin in :func:`forehead_keep`.
+_CHEEKS = ([1, 2, 3, 48, 31, 39, 40, 41, 36], [15, 14, 13, 54, 35, 42, 47, 46, 45])
+
+
+def forehead_keep(crop: np.ndarray, landmarks: np.ndarray, reach: float = 6.0) -> np.ndarray:
+    """``(S, S)`` float32 in [0, 1]: where the photo's forehead is not skin (hair over it, a hat), 0;
+    elsewhere 1. The texture's forehead part (raised brows, furrows) is multiplied by it, so it is never
+    painted onto a fringe.
+
+    Skin is the cheeks' colour: per-channel median and spread (MAD) in Lab; a pixel above the brows more
+    than ``reach`` spreads away (lightness counting half) gets weight 0, within ``reach / 2`` weight 1.
+    Below the brows nothing is changed (lips and an opening mouth are not skin, but they are the texture's)."""
+    import cv2
+
+    img = np.asarray(crop)
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, -1)
+    lm = np.asarray(landmarks, np.float64)
+    h, w = img.shape[:2]
+    lab = cv2.cvtColor(img, cv2.COLOR_RGB2LAB).astype(np.float32)
+    sample = np.zeros((h, w), np.uint8)
+    for poly in _CHEEKS:
+        cv2.fillPoly(sample, [np.round(lm[poly]).astype(np.int32)], 1)
+    if sample.sum() < 20:  # a face too small or too turned to read its skin: keep everything
+        return np.ones((h, w), np.float32)
+    px = lab[sample > 0]
+    med = np.median(px, 0)
+    spread = 1.4826 * np.median(np.abs(px - med), 0) + np.array([4.0, 2.0, 2.0], np.float32)
+    dist = np.sqrt((((lab - med) / spread) ** 2 * np.array([0.5, 1.0, 1.0], np.float32)).sum(-1))
+    skin = np.clip((reach - dist) / (reach / 2), 0, 1).astype(np.float32)
+    brows = lm[17:27]
+    zone = np.zeros((h, w), np.float32)
+    cv2.fillPoly(zone, [np.round(np.vstack([brows, brows[::-1] - [0, h]])).astype(np.int32)], 1.0)
+    zone = cv2.GaussianBlur(zone, (0, 0), 4.0)
+    return cv2.GaussianBlur(1.0 - zone * (1.0 - skin), (0, 0), 2.0)
 
 
 @dataclass
@@ -111,14 +149,17 @@ class ExpressionTexture:
             return np.zeros((size, size), np.float32)
         return warp_image(ratio, self.source_map(keypoints, size, anchors_per_side))
 
-    def map_through(self, emotion: str, source_map: np.ndarray, mapping: np.ndarray) -> np.ndarray:
+    def map_through(self, emotion: str, source_map: np.ndarray, mapping: np.ndarray,
+                    keep: np.ndarray | None = None) -> np.ndarray:
         """The log ratio of ``emotion`` on a warped frame: the frame's backward warp into the photo's crop
         (``mapping``) followed by :meth:`source_map` of the photo, so the texture lands exactly where the
-        warp put the face, whatever the keypoint count (and without fitting a spline per frame)."""
+        warp put the face, whatever the keypoint count (and without fitting a spline per frame). ``keep``
+        (the photo's :func:`forehead_keep`) is carried by the same warp and multiplied in."""
         ratio = self._ratio(emotion)
         if ratio is None:
             return np.zeros(mapping.shape[:2], np.float32)
-        return warp_image(ratio, warp_image(source_map, mapping))
+        out = warp_image(ratio, warp_image(source_map, mapping))
+        return out if keep is None else out * warp_image(keep, mapping)
 
     def to_state(self) -> dict:
         return {"landmarks": np.asarray(self.landmarks, np.float32),
