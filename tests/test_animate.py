@@ -433,6 +433,14 @@ def test_texture_setting_in_the_animator(animator, astronaut):
     diff = np.abs(tex.crops[-1].astype(int) - geo.crops[-1]).mean(-1)
     assert diff.mean() > 0.5                                            # the texture shows at the apex
     assert diff[:20].max() == 0 and diff[:, :20].max() == 0             # and stays off the background
+    # the generator is kept below the brows in emotion animation: above them the frame is the warp's
+    from faceanim.animate.keypoints import above_brows
+
+    warp = animator.emotion(source, "angry", 1.0, frames=3, texture=0.0, refine=False, paste=False)
+    high = above_brows(geo.keypoints[-1], 256) > 0.9999
+    assert high.sum() > 2000
+    np.testing.assert_array_equal(geo.crops[-1][high], warp.crops[-1][high])
+    assert np.abs(geo.crops[-1].astype(int) - warp.crops[-1])[~high].max() > 0   # below them it still works
     zero = animator.emotion(source, "angry", 0.0, frames=2, paste=False)
     np.testing.assert_array_equal(zero.crops, animator.emotion(source, "angry", 0.0, frames=2, texture=0.0,
                                                                paste=False).crops)

@@ -4,6 +4,10 @@ Pipeline per frame: target keypoints (learned emotion motion or driving motion) 
 filter (One-Euro or the GRU predictor) -> thin-plate-spline warp of the 256 px face crop with border
 anchors -> refinement generator -> expression texture (emotion animation: the emotion's CK+ ratio image,
 carried by the same warp) -> Gaussian post-filter on the moved region -> paste back into the photo.
+
+Emotion animation keeps the generator below the brows. Above them the expression's change is the warp's
+and the texture's: the generator, trained on real frame pairs where a moving forehead means a moving head,
+painted a light band along the hairline when the brows were lowered (angry, disgust).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import NoFaceError, SettingError, check_number
-from .keypoints import border_anchors, select_keypoints
+from .keypoints import above_brows, border_anchors, select_keypoints
 from .motion import DRIVING_MODES, EASINGS, EmotionMotion, driving_keypoints, ease, emotion_keypoints
 from .refine import Refiner, generator_input
 from .smooth import KeypointGRU, check_strength, one_euro, predictive_filter
@@ -245,7 +249,7 @@ class Animator:
         if gain != 1.0:
             info["gain"] = float(gain)
         amounts = gain * float(intensity) * progress
-        return self.render(source, track, fps, self._settings(overrides), info=info, texture=(emotion, amounts))
+        return self.render(source, track, fps, self._settings(overrides), info=info, emotion=(emotion, amounts))
 
     def drive(self, photo, video, mode: str = "relative", reference: str | int = "first",
               max_frames: int | None = None, **overrides) -> Animation:
@@ -286,11 +290,12 @@ class Animator:
 
     def render(self, source: SourceFace, track: np.ndarray, fps: float = 25.0,
                settings: AnimationSettings | None = None, info: dict | None = None, progress: bool = False,
-               batch_size: int = 8, texture: tuple[str, np.ndarray] | None = None) -> Animation:
+               batch_size: int = 8, emotion: tuple[str, np.ndarray] | None = None) -> Animation:
         """Frames for a keypoint track ``(T, 68, 2)`` in crop pixels.
 
-        ``texture``: ``(emotion, amounts)`` adds that emotion's expression texture, ``amounts[t]`` (times the
-        ``texture`` setting) strong on frame ``t``; None adds none."""
+        ``emotion``: ``(name, amounts)`` says the track moves toward that emotion: its expression texture is
+        added, ``amounts[t]`` (times the ``texture`` setting) strong on frame ``t``, and the generator is kept
+        below the brows. None (a driving video, a bare track): neither."""
         from tqdm.auto import tqdm
 
         st = (settings or self.settings).validate()
@@ -298,25 +303,24 @@ class Animator:
             raise SettingError("refine=True needs the refiner weights; pass refine=False for warp only")
         track = self.filter_track(track, st, fps)
         size = source.crop.shape[0]
-        if texture is not None and st.texture > 0 and texture[0] != "neutral":
+        textured = emotion is not None and st.texture > 0 and emotion[0] != "neutral"
+        if textured:
             if self.texture is None:
                 raise SettingError("texture > 0 needs the expression texture weights (weights/emotion_texture.pt); "
                                    "pass texture=0 for geometry only")
-            emotion, amounts = texture[0], np.broadcast_to(np.asarray(texture[1], np.float64), (len(track),))
+            name, amounts = emotion[0], np.broadcast_to(np.asarray(emotion[1], np.float64), (len(track),))
             to_canon = self.texture.source_map(source.landmarks, size, st.anchors_per_side)
             keep = forehead_keep(source.crop, source.landmarks)
-        else:
-            emotion = None
         idx = select_keypoints(st.keypoints)
         anchors = border_anchors(size, st.anchors_per_side)
         src_pts = np.vstack([source.landmarks[idx], anchors])
         crops = np.empty((len(track), size, size, 3), np.uint8)
         frames = np.empty((len(track), *source.image.shape), np.uint8) if st.paste else None
-        pending: list[tuple[int, np.ndarray, np.ndarray]] = []
+        pending: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
 
         def finish(t, img, mapping):
-            if emotion is not None and amounts[t] > 0:
-                img = apply_texture(img, self.texture.map_through(emotion, to_canon, mapping, keep),
+            if textured and amounts[t] > 0:
+                img = apply_texture(img, self.texture.map_through(name, to_canon, mapping, keep),
                                     st.texture * amounts[t])
             crops[t] = gaussian_post_filter(img, mapping, st.gaussian)
             if frames is not None:
@@ -327,7 +331,10 @@ class Animator:
             if not pending:
                 return
             out = self.refiner.refine_batch(np.stack([p[1] for p in pending]))
-            for (t, _, mapping), img in zip(pending, out):
+            for (t, _, mapping, warped), img in zip(pending, out):
+                if emotion is not None:  # the generator's change is kept below the brows only
+                    above = above_brows(track[t], size)[..., None]
+                    img = np.clip(img * (1.0 - above) + warped * above + 0.5, 0, 255).astype(np.uint8)
                 finish(t, img, mapping)
             pending.clear()
 
@@ -335,7 +342,7 @@ class Animator:
             mapping = tps_map(src_pts, np.vstack([track[t][idx], anchors]), size, grid=32)
             warped = warp_image(source.crop, mapping)
             if st.refine:
-                pending.append((t, generator_input(warped, mapping, source.landmarks, track[t]), mapping))
+                pending.append((t, generator_input(warped, mapping, source.landmarks, track[t]), mapping, warped))
                 if len(pending) == batch_size:
                     flush()
             else:

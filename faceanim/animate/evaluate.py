@@ -224,7 +224,7 @@ def emotion_animation(animator, recognizer, clips, threshold: float = 0.3, level
             for method, st, gain, lvs, variant in jobs:
                 track = np.stack([emotion_keypoints(source.landmarks, animator.motion, emotion, lv, gain=gain)
                                   for lv in lvs])
-                crops = animator.render(source, track, settings=st, texture=(emotion, gain * np.asarray(lvs))).crops
+                crops = animator.render(source, track, settings=st, emotion=(emotion, gain * np.asarray(lvs))).crops
                 for lv, crop, kp in zip(lvs, crops, track):
                     face = scorer.face(crop, kp)
                     reading = recognizer.recognize_faces(crop, [face])[0]
@@ -290,7 +290,7 @@ def time_paths(animator, source=None, frames: int = 48, repeats: int = 2) -> dic
         for _ in range(repeats):
             t0 = time.perf_counter()
             animator.render(source, track, settings=st, batch_size=1,
-                            texture=("happy", progress) if st.refine else None)
+                            emotion=("happy", progress) if st.refine else None)
             best = max(best, frames / (time.perf_counter() - t0))
         out[key] = round(best, 1)
     return out
@@ -446,7 +446,7 @@ def _plots(metrics: dict, recon, emo, out_dir: Path, animator) -> list[Path]:
     fig, axes = plt.subplots(len(methods), 7, figsize=(14, 2.3 * len(methods)), squeeze=False)
     for r, (name, stt) in enumerate(methods):
         crops = [animator.render(source, emotion_keypoints(source.landmarks, animator.motion, e, 1.0)[None],
-                                 settings=stt, texture=(e, 1.0)).crops[0] for e in TARGET_EMOTIONS]
+                                 settings=stt, emotion=(e, 1.0)).crops[0] for e in TARGET_EMOTIONS]
         for c, (img, title) in enumerate(zip([source.crop, *crops], ["source", *TARGET_EMOTIONS])):
             axes[r, c].imshow(img)
             axes[r, c].set_axis_off()

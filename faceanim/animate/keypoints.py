@@ -12,8 +12,8 @@ import numpy as np
 
 from ..errors import SettingError
 
-__all__ = ["KEYPOINT_ORDER", "select_keypoints", "border_anchors", "STABLE_POINTS", "normalizing_transform",
-           "face_scale", "apply_affine", "MIN_KEYPOINTS"]
+__all__ = ["KEYPOINT_ORDER", "select_keypoints", "border_anchors", "above_brows", "STABLE_POINTS",
+           "normalizing_transform", "face_scale", "apply_affine", "MIN_KEYPOINTS"]
 
 MIN_KEYPOINTS = 5
 
@@ -54,6 +54,19 @@ def border_anchors(size: int | tuple[int, int], per_side: int = 5) -> np.ndarray
     bottom = np.stack([t[::-1] * (w - 1), np.full_like(t, h - 1)], 1)
     left = np.stack([np.zeros_like(t), t[::-1] * (h - 1)], 1)
     return np.concatenate([top[:-1], right[:-1], bottom[:-1], left[:-1]]).astype(np.float64)
+
+
+def above_brows(landmarks: np.ndarray, shape: int | tuple[int, int], feather: float = 4.0) -> np.ndarray:
+    """``(H, W)`` float32: 1 above the brow line (points 17-26, carried straight out to the image's sides),
+    0 below it, the edge blurred by ``feather`` px."""
+    import cv2
+
+    h, w = (shape, shape) if np.isscalar(shape) else shape
+    brows = np.asarray(landmarks, np.float64)[17:27]
+    poly = np.vstack([[0, brows[0, 1]], brows, [w - 1, brows[-1, 1]], [w - 1, -h], [0, -h]])
+    mask = np.zeros((h, w), np.float32)
+    cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1.0)
+    return cv2.GaussianBlur(mask, (0, 0), feather) if feather > 0 else mask
 
 
 def apply_affine(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import SettingError
-from .keypoints import border_anchors
+from .keypoints import above_brows, border_anchors
 from .motion import _CK_NAMES
 from .warp import tps_map, warp_image
 
@@ -92,10 +92,7 @@ def forehead_keep(crop: np.ndarray, landmarks: np.ndarray, reach: float = 6.0) -
     spread = 1.4826 * np.median(np.abs(px - med), 0) + np.array([4.0, 2.0, 2.0], np.float32)
     dist = np.sqrt((((lab - med) / spread) ** 2 * np.array([0.5, 1.0, 1.0], np.float32)).sum(-1))
     skin = np.clip((reach - dist) / (reach / 2), 0, 1).astype(np.float32)
-    brows = lm[17:27]
-    zone = np.zeros((h, w), np.float32)
-    cv2.fillPoly(zone, [np.round(np.vstack([brows, brows[::-1] - [0, h]])).astype(np.int32)], 1.0)
-    zone = cv2.GaussianBlur(zone, (0, 0), 4.0)
+    zone = above_brows(lm, (h, w))
     return cv2.GaussianBlur(1.0 - zone * (1.0 - skin), (0, 0), 2.0)
 
 
