@@ -47,7 +47,8 @@ def weights_metadata(name: str, root: str | os.PathLike | None = None) -> dict:
     if not meta.exists():
         known = ", ".join(available_weights(root=root)) or "none"
         raise WeightsError(f"no weights named {name!r} in {meta.parent} (found: {known}). Train them with "
-                           f"`faceanim train emotion`, or check out the repository's weights/ folder.")
+                           f"`faceanim train emotion` (recognizers) or `faceanim train animator` (the animator's "
+                           f"parts), or check out the repository's weights/ folder.")
     return json.loads(meta.read_text())
 
 
