@@ -187,7 +187,8 @@ def _animate(args: argparse.Namespace) -> int:
     anim = Animator(refiner=None if args.warp_only else "animator_refiner", settings=settings)
     if args.emotion is not None:
         clip = anim.emotion(args.photo, args.emotion, intensity=args.intensity, frames=args.frames, fps=args.fps,
-                            easing=args.easing, hold=args.hold, gain=args.gain)
+                            easing=args.easing, hold=args.hold, gain=args.gain,
+                            source_expression=args.source_expression)
     else:
         clip = anim.drive(args.photo, args.driving, mode=args.mode, reference=args.reference,
                           max_frames=args.max_frames)
@@ -365,6 +366,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exaggerate the learned motion and texture (1 = the measured CK+ apex, up to 3)")
     p.add_argument("--texture", type=float, default=1.0,
                    help="expression texture (creases, teeth) with --emotion: 0 (geometry only) to 2, 1 = CK+ mean")
+    p.add_argument("--source-expression", default="auto",
+                   choices=["auto", "neutral", "angry", "disgust", "fear", "happy", "sad", "surprise"],
+                   help="with --emotion: the photo's own expression, taken out along the way (auto: read by the "
+                        "recognizer; neutral: take nothing out)")
     p.add_argument("--fps", type=float, default=25.0)
     p.add_argument("--driving", help="video whose face motion to reproduce")
     p.add_argument("--mode", default="relative", choices=["relative", "absolute"], help="with --driving")

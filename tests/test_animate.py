@@ -114,6 +114,36 @@ def test_emotion_keypoints_scale_with_intensity_and_follow_the_face():
         emotion_keypoints(lm, m, "smug", 1.0)
 
 
+def test_source_expression_is_taken_out_of_the_motion():
+    from faceanim.animate.motion import SourceExpression
+    from faceanim.emotion.recognizer import EmotionReading
+
+    lm, m = _mean_shape(), _motion()
+    half_smile = SourceExpression("happy", 0.5)
+    # a photo smiling at 0.5 moved to happy at 0.5 does not move; to neutral its smile is undone
+    np.testing.assert_allclose(emotion_keypoints(lm, m, "happy", 0.5, undo=half_smile), lm, atol=1e-9)
+    back = emotion_keypoints(lm, m, "neutral", 1.0, undo=SourceExpression("happy", 1.0))
+    np.testing.assert_allclose(back - lm, -(emotion_keypoints(lm, m, "happy", 1.0) - lm), atol=1e-9)
+    # toward sad from a smile: sad's own motion plus the smile's undoing, growing with progress
+    track = emotion_keypoints(lm, m, "sad", 1.0, ease(5), undo=half_smile)
+    np.testing.assert_allclose(track[0], lm)
+    expected = (emotion_keypoints(lm, m, "sad", 1.0) - lm) - 0.5 * (emotion_keypoints(lm, m, "happy", 1.0) - lm)
+    np.testing.assert_allclose(track[-1] - lm, expected, atol=1e-9)
+    # the gain exaggerates the requested emotion only
+    np.testing.assert_allclose(emotion_keypoints(lm, m, "happy", 0.5, gain=2.0, undo=SourceExpression("happy", 1.0)),
+                               lm, atol=1e-9)
+    with pytest.raises(SettingError, match="unknown source expression"):
+        SourceExpression("smug", 0.5)
+    with pytest.raises(SettingError, match="source expression amount"):
+        SourceExpression("happy", 1.5)
+    probs = np.eye(7)[3]
+    weak = SourceExpression.from_reading(EmotionReading("happy", probs, intensity=0.2))
+    strong = SourceExpression.from_reading(EmotionReading("happy", probs, intensity=0.8))
+    calm = SourceExpression.from_reading(EmotionReading("neutral", np.eye(7)[6], intensity=0.9))
+    assert weak.neutral and calm.neutral and not strong.neutral
+    assert (strong.emotion, strong.amount, strong.source) == ("happy", 0.8, "recognizer")
+
+
 def test_easing_curves():
     for curve in ("smoothstep", "linear", "ckplus"):
         p = ease(12, curve, hold=3)
@@ -308,6 +338,9 @@ def test_cli_animate_writes_a_video(astronaut, tmp):
                  "--hold", "1", "-o", str(tmp / "out.mp4")]) == 0
     with VideoReader(tmp / "out.mp4") as r:
         assert len(list(r)) == 6 and (r.width, r.height) == (astronaut.shape[1], astronaut.shape[0])
+    assert main(["animate", str(tmp / "astro.jpg"), "--emotion", "sad", "--frames", "2", "--hold", "0",
+                 "--source-expression", "neutral", "-o", str(tmp / "kept.gif")]) == 0
+    assert (tmp / "kept.gif").stat().st_size > 1000
 
 
 @needs("face_videos", "ckplus_sequences")
@@ -441,9 +474,9 @@ def test_texture_setting_in_the_animator(animator, astronaut):
     assert high.sum() > 2000
     np.testing.assert_array_equal(geo.crops[-1][high], warp.crops[-1][high])
     assert np.abs(geo.crops[-1].astype(int) - warp.crops[-1])[~high].max() > 0   # below them it still works
-    zero = animator.emotion(source, "angry", 0.0, frames=2, paste=False)
+    zero = animator.emotion(source, "angry", 0.0, frames=2, paste=False, source_expression="neutral")
     np.testing.assert_array_equal(zero.crops, animator.emotion(source, "angry", 0.0, frames=2, texture=0.0,
-                                                               paste=False).crops)
+                                                               paste=False, source_expression="neutral").crops)
     with pytest.raises(SettingError, match="texture strength"):
         animator.emotion(source, "angry", 1.0, frames=2, texture=3.0)
     from faceanim.animate import Animator
@@ -452,6 +485,77 @@ def test_texture_setting_in_the_animator(animator, astronaut):
     assert plain.settings.texture == 0.0
     with pytest.raises(SettingError, match="texture weights"):
         plain.emotion(source, "angry", 1.0, frames=2, texture=1.0, refine=False)
+
+
+def test_texture_adds_one_expression_and_takes_the_photos_out_but_spares_the_lips():
+    from faceanim.animate.texture import ExpressionTexture
+
+    canon = _face68()
+    rng = np.random.default_rng(0)
+    maps = {e: rng.normal(0, 0.1, (256, 256)).astype(np.float32) for e in ("angry", "happy")}
+    tex = ExpressionTexture(landmarks=canon, log_ratio=maps)
+    mouth = tex.mouth_mask
+    lips = np.round(canon[48:60].mean(0)).astype(int)
+    assert mouth[lips[1], lips[0]] > 0.99 and mouth[40, 40] == 0 and mouth[int(canon[30, 1]), int(canon[30, 0])] < 0.01
+    mix = tex.ratio("angry", undo=("happy", 0.5), weight=0.8)
+    np.testing.assert_allclose(mix, 0.8 * maps["angry"] - 0.5 * maps["happy"] * (1 - mouth), atol=1e-6)
+    np.testing.assert_allclose(tex.ratio("neutral", undo=("happy", 1.0)), -maps["happy"] * (1 - mouth), atol=1e-6)
+    assert tex.ratio("neutral", undo=("happy", 0.0)) is None
+    np.testing.assert_array_equal(tex.ratio("angry", undo=("neutral", 1.0)), maps["angry"])
+    kp = canon + [5.0, 3.0]
+    moved = tex.map_for("angry", kp, 256, undo=("happy", 0.5), weight=0.8)
+    np.testing.assert_allclose(moved, 0.8 * tex.map_for("angry", kp, 256)
+                               + 0.5 * tex.map_for("neutral", kp, 256, undo=("happy", 1.0)), atol=1e-5)
+
+
+def test_the_photos_smile_is_taken_out(animator, astronaut):
+    from faceanim.animate.motion import SourceExpression
+    from faceanim.emotion import create_recognizer
+
+    source = animator.prepare(astronaut)
+    smile = animator.read_expression(source)
+    assert smile.emotion == "happy" and smile.amount > 0.5 and smile.source == "recognizer"
+    auto = animator.emotion(source, "angry", 1.0, frames=3, paste=False)
+    kept = animator.emotion(source, "angry", 1.0, frames=3, paste=False, source_expression="neutral")
+    given = animator.emotion(source, "angry", 1.0, frames=3, paste=False, source_expression=smile)
+    assert auto.info["source_expression"]["emotion"] == "happy" and "source_expression" not in kept.info
+    np.testing.assert_array_equal(auto.crops, given.crops)
+    np.testing.assert_array_equal(auto.crops[0], kept.crops[0])          # progress 0: the photo as it is
+    # the mouth corners come down and in with the smile taken out, not with it kept
+    corners = lambda c: c.keypoints[-1][[48, 54]]  # noqa: E731
+    assert (corners(auto)[:, 1] - corners(kept)[:, 1]).mean() > 2.0
+    assert np.ptp(corners(auto)[:, 0]) < np.ptp(corners(kept)[:, 0]) - 2.0
+    rec = create_recognizer()
+    read = lambda c: rec.recognize_faces(c.crops[-1], [_face_of(c.keypoints[-1])])[0]  # noqa: E731
+    assert read(kept).label == "happy" and read(auto).label != "happy"
+    back = animator.emotion(source, "neutral", 1.0, frames=2, paste=False)
+    assert not read(back).expressive                                     # "neutral" now means: smile gone
+    with pytest.raises(SettingError, match="source_expression"):
+        animator.emotion(source, "angry", 1.0, frames=2, source_expression=3)
+    assert SourceExpression("happy", 0.0).neutral
+
+
+def _face_of(landmarks):
+    from faceanim.face.types import Face
+
+    lm = np.asarray(landmarks, np.float32)
+    return Face(box=np.r_[lm.min(0), lm.max(0)], score=1.0, landmarks=lm, detector="landmarks")
+
+
+def test_expressive_summary_counts_what_still_reads_as_the_photo():
+    import pandas as pd
+
+    from faceanim.animate.evaluate import _summ_expressive
+
+    rows = [{"face": "a", "source_label": "happy", "source_intensity": 0.9, "emotion": e, "method": m,
+             "label": lab, "correct": ok, "same_person": True}
+            for e, m, lab, ok in (("angry", "kept", "happy", False), ("neutral", "kept", "happy", False),
+                                  ("angry", "taken out", "angry", True), ("neutral", "taken out", "neutral", True))]
+    s = _summ_expressive(pd.DataFrame(rows))
+    assert s["faces"] == 1 and s["sources"] == {"a": "happy 0.90"}
+    assert s["kept"]["reads_as_source"] == 1.0 and s["taken out"]["reads_as_source"] == 0.0
+    assert s["taken out"]["top1"] == 1.0 and s["taken out"]["to_neutral"] == 1.0 and s["kept"]["top1_emotions"] == 0.0
+    assert _summ_expressive(pd.DataFrame()) == {}
 
 
 def test_cli_parts_match_the_trainer():

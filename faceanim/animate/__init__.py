@@ -10,10 +10,10 @@ pipeline, paste-back, export);
 from .animator import Animation, AnimationSettings, Animator, SourceFace, gaussian_post_filter
 from .clips import HELDOUT_SUBJECTS, HELDOUT_VIDEOS, Clip, load_clips, prepare_clips
 from .keypoints import KEYPOINT_ORDER, border_anchors, select_keypoints
-from .motion import EmotionMotion, driving_keypoints, ease, emotion_keypoints, learn_emotion_motion
+from .motion import EmotionMotion, SourceExpression, driving_keypoints, ease, emotion_keypoints, learn_emotion_motion
 from .texture import ExpressionTexture, learn_expression_texture
 
 __all__ = ["Animator", "Animation", "AnimationSettings", "SourceFace", "gaussian_post_filter",
            "Clip", "load_clips", "prepare_clips", "HELDOUT_VIDEOS", "HELDOUT_SUBJECTS", "KEYPOINT_ORDER",
            "border_anchors", "select_keypoints", "EmotionMotion", "learn_emotion_motion", "emotion_keypoints",
-           "driving_keypoints", "ease", "ExpressionTexture", "learn_expression_texture"]
+           "driving_keypoints", "ease", "SourceExpression", "ExpressionTexture", "learn_expression_texture"]

@@ -5,7 +5,10 @@ filter (One-Euro or the GRU predictor) -> thin-plate-spline warp of the 256 px f
 anchors -> refinement generator -> expression texture (emotion animation: the emotion's CK+ ratio image,
 carried by the same warp) -> Gaussian post-filter on the moved region -> paste back into the photo.
 
-Emotion animation keeps the generator below the brows. Above them the expression's change is the warp's
+Emotion animation starts from the photo's own expression: the emotion recognizer reads it (a smile at
+0.96, say) and that expression's learned motion and texture are taken out as the requested one comes in,
+so "angry" from a smiling portrait does not keep the smile (``source_expression="neutral"`` keeps it).
+It keeps the generator below the brows. Above them the expression's change is the warp's
 and the texture's: the generator, trained on real frame pairs where a moving forehead means a moving head,
 painted a light band along the hairline when the brows were lowered (angry, disgust).
 """
@@ -21,7 +24,8 @@ import numpy as np
 
 from ..errors import NoFaceError, SettingError, check_number
 from .keypoints import above_brows, border_anchors, select_keypoints
-from .motion import DRIVING_MODES, EASINGS, EmotionMotion, driving_keypoints, ease, emotion_keypoints
+from .motion import (DRIVING_MODES, EASINGS, EmotionMotion, SourceExpression, driving_keypoints, ease,
+                     emotion_keypoints)
 from .refine import Refiner, generator_input
 from .smooth import KeypointGRU, check_strength, one_euro, predictive_filter
 from .texture import ExpressionTexture, apply_texture, forehead_keep
@@ -186,6 +190,8 @@ class Animator:
         texture: weights name of the learned expression texture, an :class:`ExpressionTexture`, or None.
         settings: default :class:`AnimationSettings`.
         detector: face detector for the photo and driving videos.
+        recognizer: emotion recognizer that reads the photo's own expression (:meth:`read_expression`);
+            None: the default one, made when first needed.
 
     >>> anim = Animator()                                          # doctest: +SKIP
     >>> clip = anim.emotion("photo.jpg", "happy", intensity=0.8)   # doctest: +SKIP
@@ -195,7 +201,7 @@ class Animator:
     def __init__(self, refiner: str | Refiner | None = "animator_refiner",
                  motion: str | EmotionMotion = "emotion_motion", predictor: str | KeypointGRU | None = "keypoint_gru",
                  settings: AnimationSettings | None = None, detector: str = "mtcnn",
-                 texture: str | ExpressionTexture | None = "emotion_texture"):
+                 texture: str | ExpressionTexture | None = "emotion_texture", recognizer=None):
         self.refiner = _load_or(refiner, Refiner.load)
         self.motion = _load_or(motion, EmotionMotion.load)
         self.predictor = _load_or(predictor, load_keypoint_gru)
@@ -204,6 +210,7 @@ class Animator:
         self.settings = (settings or AnimationSettings(texture=1.0 if self.texture is not None else 0.0)).validate()
         self.detector = detector
         self._pipe = None
+        self._recognizer = recognizer
 
     @property
     def pipeline(self):
@@ -235,21 +242,58 @@ class Animator:
         return dataclasses.replace(self.settings, **overrides).validate() if overrides else self.settings
 
     # -- motion sources
-    def emotion(self, photo, emotion: str, intensity: float = 1.0, frames: int = 24, fps: float = 25.0,
-                easing: str = "smoothstep", hold: int = 0, gain: float = 1.0, **overrides) -> Animation:
-        """From the neutral photo toward ``emotion`` at ``intensity`` over ``frames`` frames (+ ``hold``).
+    def read_expression(self, source: SourceFace) -> SourceExpression:
+        """The expression the photo already shows, read by the emotion recognizer (its label at its learned
+        intensity when the face counts as expressive, else neutral)."""
+        from ..face.types import Face
 
-        ``gain`` exaggerates the learned motion and texture (1 = the measured CK+ mean apex, up to 3)."""
+        if self._recognizer is None:
+            from ..emotion import create_recognizer
+
+            self._recognizer = create_recognizer()
+        lm = np.asarray(source.landmarks, np.float32)
+        face = Face(box=np.r_[lm.min(0), lm.max(0)], score=1.0, landmarks=lm, detector="landmarks")
+        return SourceExpression.from_reading(self._recognizer.recognize_faces(source.crop, [face])[0])
+
+    def _source_expression(self, source: SourceFace, value) -> SourceExpression:
+        if isinstance(value, SourceExpression):
+            return value
+        if value == "auto":
+            return self.read_expression(source)
+        if value is None or value == "neutral":
+            return SourceExpression("neutral", 0.0, "assumed")
+        if isinstance(value, str):
+            return SourceExpression(value, 1.0)
+        if isinstance(value, tuple) and len(value) == 2:
+            return SourceExpression(str(value[0]), float(value[1]))
+        raise SettingError(f"source_expression must be 'auto', 'neutral', an emotion name or (name, amount), "
+                           f"got {value!r}")
+
+    def emotion(self, photo, emotion: str, intensity: float = 1.0, frames: int = 24, fps: float = 25.0,
+                easing: str = "smoothstep", hold: int = 0, gain: float = 1.0, source_expression="auto",
+                **overrides) -> Animation:
+        """From the photo's expression toward ``emotion`` at ``intensity`` over ``frames`` frames (+ ``hold``).
+
+        ``gain`` exaggerates the learned motion and texture (1 = the measured CK+ mean apex, up to 3).
+        ``source_expression``: what the photo already shows, taken out along the way so that "angry" from a
+        smiling photo does not keep the smile: ``"auto"`` (read by the emotion recognizer; a face it
+        reads as neutral, or below its intensity threshold, is left as it is), ``"neutral"`` (take nothing
+        out), an emotion name (at its full mean apex) or ``(name, amount)``."""
         if easing not in EASINGS:
             raise SettingError(f"unknown easing {easing!r}; choose one of {', '.join(EASINGS)}")
         source = photo if isinstance(photo, SourceFace) else self.prepare(photo)
+        undo = self._source_expression(source, source_expression)
         progress = ease(frames, easing, self.motion.onset, hold)
-        track = emotion_keypoints(source.landmarks, self.motion, emotion, intensity, progress, gain)
+        track = emotion_keypoints(source.landmarks, self.motion, emotion, intensity, progress, gain,
+                                  undo=None if undo.neutral else undo)
         info = {"emotion": emotion, "intensity": float(intensity)}
         if gain != 1.0:
             info["gain"] = float(gain)
+        if not undo.neutral:
+            info["source_expression"] = {"emotion": undo.emotion, "amount": round(undo.amount, 3), "from": undo.source}
         amounts = gain * float(intensity) * progress
-        return self.render(source, track, fps, self._settings(overrides), info=info, emotion=(emotion, amounts))
+        return self.render(source, track, fps, self._settings(overrides), info=info, emotion=(emotion, amounts),
+                           undo=None if undo.neutral else (undo.emotion, undo.amount * progress))
 
     def drive(self, photo, video, mode: str = "relative", reference: str | int = "first",
               max_frames: int | None = None, **overrides) -> Animation:
@@ -290,12 +334,14 @@ class Animator:
 
     def render(self, source: SourceFace, track: np.ndarray, fps: float = 25.0,
                settings: AnimationSettings | None = None, info: dict | None = None, progress: bool = False,
-               batch_size: int = 8, emotion: tuple[str, np.ndarray] | None = None) -> Animation:
+               batch_size: int = 8, emotion: tuple[str, np.ndarray] | None = None,
+               undo: tuple[str, np.ndarray] | None = None) -> Animation:
         """Frames for a keypoint track ``(T, 68, 2)`` in crop pixels.
 
         ``emotion``: ``(name, amounts)`` says the track moves toward that emotion: its expression texture is
         added, ``amounts[t]`` (times the ``texture`` setting) strong on frame ``t``, and the generator is kept
-        below the brows. None (a driving video, a bare track): neither."""
+        below the brows. None (a driving video, a bare track): neither. ``undo``: ``(name, amounts)``, the
+        photo's own expression whose texture is taken out as the track moves (with ``emotion`` only)."""
         from tqdm.auto import tqdm
 
         st = (settings or self.settings).validate()
@@ -303,12 +349,15 @@ class Animator:
             raise SettingError("refine=True needs the refiner weights; pass refine=False for warp only")
         track = self.filter_track(track, st, fps)
         size = source.crop.shape[0]
-        textured = emotion is not None and st.texture > 0 and emotion[0] != "neutral"
+        textured = (emotion is not None and st.texture > 0
+                    and (emotion[0] != "neutral" or (undo is not None and undo[0] != "neutral")))
         if textured:
             if self.texture is None:
                 raise SettingError("texture > 0 needs the expression texture weights (weights/emotion_texture.pt); "
                                    "pass texture=0 for geometry only")
             name, amounts = emotion[0], np.broadcast_to(np.asarray(emotion[1], np.float64), (len(track),))
+            undo_name, undo_amounts = undo if undo is not None else ("neutral", 0.0)
+            undo_amounts = np.broadcast_to(np.asarray(undo_amounts, np.float64), (len(track),))
             to_canon = self.texture.source_map(source.landmarks, size, st.anchors_per_side)
             keep = forehead_keep(source.crop, source.landmarks)
         idx = select_keypoints(st.keypoints)
@@ -319,7 +368,11 @@ class Animator:
         pending: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
 
         def finish(t, img, mapping):
-            if textured and amounts[t] > 0:
+            if textured and undo_amounts[t] > 0:  # the photo's expression out, the requested one in
+                img = apply_texture(img, self.texture.map_through(name, to_canon, mapping, keep,
+                                                                  (undo_name, float(undo_amounts[t])),
+                                                                  weight=float(amounts[t])), st.texture)
+            elif textured and amounts[t] > 0:
                 img = apply_texture(img, self.texture.map_through(name, to_canon, mapping, keep),
                                     st.texture * amounts[t])
             crops[t] = gaussian_post_filter(img, mapping, st.gaussian)

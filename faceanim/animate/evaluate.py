@@ -8,7 +8,8 @@
 2. Emotion animation on held-out faces that read as neutral at rest: the recognizer's top label at full
    intensity, requested vs recognized intensity (Spearman), identity distance to the source, for warp,
    warp + refinement and warp + refinement + expression texture; beside them what the same recognizer
-   reads on real apex expressions (held-out CK+ subjects and CK+48), the ceiling for a faithful animation.
+   reads on real apex expressions (held-out CK+ subjects and CK+48), the ceiling for a faithful animation;
+   and from faces that already show an expression, with that expression kept or taken out.
 3. Keypoint steadiness: jitter against filter strength, with the lag it costs; the GRU's next-frame error
    against constant velocity and constant position.
 4. Frames per second at 256 px for the warp path and the full path.
@@ -27,7 +28,7 @@ from ..data.fer import EMOTIONS
 from .clips import HELDOUT_SUBJECTS, HELDOUT_VIDEOS
 
 __all__ = ["evaluate_animation", "AnimationEval", "reconstruction", "emotion_animation", "emotion_methods",
-           "real_apex", "steadiness", "time_paths", "METHODS", "LEVELS"]
+           "from_expressive", "real_apex", "steadiness", "time_paths", "METHODS", "LEVELS"]
 
 METHODS = ("still", "affine", "warp", "warp+refine")
 LEVELS = (0.25, 0.5, 0.75, 1.0)
@@ -114,9 +115,9 @@ def reconstruction(animator, clips, max_frames: int = 40, progress: bool = True)
     return pd.DataFrame(rows)
 
 
-def _neutral_faces(animator, recognizer, clips, threshold: float, stills: bool = True):
-    """Held-out faces at rest: first frames of held-out CK+ sequences and videos, and the stills, kept
-    when the recognizer reads them as neutral (intensity below the threshold)."""
+def _heldout_faces(animator, recognizer, clips, stills: bool = True):
+    """``(faces, no_face)``: ``(name, source, reading)`` for the first frames of held-out CK+ sequences and
+    videos and the stills, with what the recognizer reads on each; names where no face was found."""
     from ..config import has_dataset
     from ..data import list_stills
     from ..errors import NoFaceError
@@ -125,19 +126,85 @@ def _neutral_faces(animator, recognizer, clips, threshold: float, stills: bool =
     items = [(c.name, c.frames[0]) for c in clips if c.heldout]
     if stills and has_dataset("stills"):
         items += [(p.stem, read_image(p)) for p in list_stills()]
-    kept, dropped = [], []
+    faces, missed = [], []
     for name, image in items:
         try:
             source = animator.prepare(image)
         except NoFaceError:
-            dropped.append((name, "no face"))
+            missed.append(name)
             continue
-        reading = recognizer.recognize_faces(source.crop, [_face_from(source.landmarks)])[0]
-        if reading.intensity < threshold:
-            kept.append((name, source))
-        else:
-            dropped.append((name, f"{reading.label} at intensity {reading.intensity:.2f}"))
+        faces.append((name, source, recognizer.recognize_faces(source.crop, [_face_from(source.landmarks)])[0]))
+    return faces, missed
+
+
+def _neutral_faces(animator, recognizer, clips, threshold: float, stills: bool = True):
+    """Held-out faces at rest (:func:`_heldout_faces` the recognizer reads below the intensity threshold)."""
+    faces, missed = _heldout_faces(animator, recognizer, clips, stills)
+    kept = [(name, source) for name, source, r in faces if r.intensity < threshold]
+    dropped = [(name, "no face") for name in missed]
+    dropped += [(name, f"{r.label} at intensity {r.intensity:.2f}") for name, _, r in faces if r.intensity >= threshold]
     return kept, dropped
+
+
+def from_expressive(animator, recognizer, clips, stills: bool = True, astronaut: bool = True,
+                    progress: bool = True):
+    """Readings DataFrame: faces that already show an expression (held-out faces the recognizer reads as
+    expressive, and scikit-image's smiling astronaut) moved at full intensity to every *other* emotion
+    and to neutral, with the full method, twice: ``"kept"`` (the photo's expression left in, the motion
+    added on top) and ``"taken out"`` (:class:`~faceanim.animate.motion.SourceExpression` read by the
+    recognizer and removed along the way, the animator's default). ``correct``: the recognizer names the
+    requested emotion (for neutral: reads the face as not expressive); ``reads_as_source`` in the summary
+    is the share still read as the photo's own expression (lower is better)."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from ..face.identity import SAME_PERSON
+    from .motion import SourceExpression, emotion_keypoints
+
+    faces, _ = _heldout_faces(animator, recognizer, clips, stills)
+    faces = [(n, s, r) for n, s, r in faces if r.expressive]
+    if astronaut:
+        from ..demo import astronaut as _astronaut
+
+        source = animator.prepare(_astronaut())
+        reading = recognizer.recognize_faces(source.crop, [_face_from(source.landmarks)])[0]
+        if reading.expressive:
+            faces.append(("astronaut", source, reading))
+    st = list(emotion_methods(animator).values())[-1]
+    scorer = _Scorer()
+    rows = []
+    for name, source, reading in tqdm(faces, desc="from expressive faces", disable=not progress):
+        src_desc = scorer.descriptor(source.crop, scorer.face(source.crop, source.landmarks))
+        undo = SourceExpression.from_reading(reading)
+        for emotion in [e for e in EMOTIONS if e != reading.label]:
+            for method, u in (("kept", None), ("taken out", undo)):
+                track = emotion_keypoints(source.landmarks, animator.motion, emotion, 1.0, undo=u)[None]
+                crop = animator.render(source, track, settings=st, emotion=(emotion, 1.0),
+                                       undo=None if u is None else (u.emotion, u.amount)).crops[0]
+                face = scorer.face(crop, track[0])
+                out = recognizer.recognize_faces(crop, [face])[0]
+                ident = float(np.linalg.norm(scorer.descriptor(crop, face) - src_desc))
+                rows.append({"face": name, "source_label": reading.label, "source_intensity": reading.intensity,
+                             "emotion": emotion, "method": method, "label": out.label, "shown": out.shown,
+                             "intensity": out.intensity,
+                             "correct": out.shown == "neutral" if emotion == "neutral" else out.label == emotion,
+                             "identity": ident, "same_person": ident < SAME_PERSON})
+    return pd.DataFrame(rows)
+
+
+def _summ_expressive(df) -> dict:
+    if not len(df):
+        return {}
+    out = {"faces": int(df.face.nunique()),
+           "sources": {n: f"{g.source_label.iloc[0]} {g.source_intensity.iloc[0]:.2f}" for n, g in df.groupby("face")}}
+    for m, g in df.groupby("method"):
+        out[m] = {"top1": float(g.correct.mean()),
+                  "top1_emotions": float(g[g.emotion != "neutral"].correct.mean()),
+                  "to_neutral": float(g[g.emotion == "neutral"].correct.mean()),
+                  "per_emotion": {e: float(x.correct.mean()) for e, x in g.groupby("emotion")},
+                  "reads_as_source": float((g.label == g.source_label).mean()),
+                  "same_person_share": float(g.same_person.mean())}
+    return out
 
 
 def _face_from(landmarks):
@@ -442,11 +509,17 @@ def _plots(metrics: dict, recon, emo, out_dir: Path, animator) -> list[Path]:
     from .motion import emotion_keypoints
 
     source = animator.prepare(astronaut())
-    methods = list(emotion_methods(animator).items())
+    # the photo smiles: the last row takes its smile out on the way (the animator's default)
+    methods = [(name, stt, None) for name, stt in emotion_methods(animator).items()]
+    smile = animator.read_expression(source)
+    if not smile.neutral:
+        methods.append((f"{methods[-1][0]},\n{smile.emotion} {smile.amount:.2f} taken out", methods[-1][1], smile))
     fig, axes = plt.subplots(len(methods), 7, figsize=(14, 2.3 * len(methods)), squeeze=False)
-    for r, (name, stt) in enumerate(methods):
-        crops = [animator.render(source, emotion_keypoints(source.landmarks, animator.motion, e, 1.0)[None],
-                                 settings=stt, emotion=(e, 1.0)).crops[0] for e in TARGET_EMOTIONS]
+    for r, (name, stt, undo) in enumerate(methods):
+        crops = [animator.render(source, emotion_keypoints(source.landmarks, animator.motion, e, 1.0, undo=undo)[None],
+                                 settings=stt, emotion=(e, 1.0),
+                                 undo=None if undo is None else (undo.emotion, undo.amount)).crops[0]
+                 for e in TARGET_EMOTIONS]
         for c, (img, title) in enumerate(zip([source.crop, *crops], ["source", *TARGET_EMOTIONS])):
             axes[r, c].imshow(img)
             axes[r, c].set_axis_off()
@@ -483,12 +556,15 @@ def evaluate_animation(animator=None, recognizer=None, out_dir: str | os.PathLik
                                      [c for c in clips if c.heldout][:3], levels=LEVELS, progress=progress,
                                      stills=not quick, gains=(1.0, 2.0) if quick else (1.0, 1.5, 2.0, 3.0),
                                      textures=(1.0, 2.0) if quick else (1.0, 1.5, 2.0))
+    expressive = from_expressive(animator, recognizer, clips if not quick else [c for c in clips if c.heldout][:3],
+                                 stills=not quick, progress=progress)
     metrics = {
         "heldout_videos": list(HELDOUT_VIDEOS), "heldout_subjects": list(HELDOUT_SUBJECTS), "quick": quick,
         "reconstruction": _summ_recon(recon),
         "emotion_animation": {**_summ_emotion(emo), "faces": int(emo.face.nunique()) if len(emo) else 0,
                               "full_method": full_method, "real_apex": real_apex(recognizer, clips),
-                              "dropped": [{"face": n, "why": w} for n, w in dropped]},
+                              "dropped": [{"face": n, "why": w} for n, w in dropped],
+                              "from_expressive": _summ_expressive(expressive)},
         "steadiness": steadiness(clips, animator.predictor),
         "speed": time_paths(animator, frames=24 if quick else 48),
         "paste_back": paste_check(animator),
@@ -513,7 +589,8 @@ def evaluate_animation(animator=None, recognizer=None, out_dir: str | os.PathLik
     metrics["seconds"] = round(time.time() - t0, 1)
     figs = _plots(metrics, recon, emo, fig_dir, animator)
     write_json(out_dir / "animation_metrics.json", metrics)
-    for name, df in (("reconstruction_frames.csv", recon), ("emotion_renders.csv", emo)):
+    for name, df in (("reconstruction_frames.csv", recon), ("emotion_renders.csv", emo),
+                     ("from_expressive.csv", expressive)):
         from .._atomic import atomic_path
 
         with atomic_path(fig_dir / name) as tmp:

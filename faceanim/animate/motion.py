@@ -22,7 +22,7 @@ from ..errors import SettingError, check_number
 from .keypoints import apply_affine, face_scale, normalizing_transform
 
 __all__ = ["EmotionMotion", "learn_emotion_motion", "ease", "EASINGS", "emotion_keypoints", "driving_keypoints",
-           "closest_frame", "DRIVING_MODES", "ANIMATABLE"]
+           "closest_frame", "DRIVING_MODES", "ANIMATABLE", "SourceExpression"]
 
 EASINGS = ("smoothstep", "linear", "ckplus")
 DRIVING_MODES = ("relative", "absolute")
@@ -128,13 +128,16 @@ def ease(frames: int, curve: str = "smoothstep", onset: np.ndarray | None = None
 
 
 def emotion_keypoints(source: np.ndarray, motion: EmotionMotion, emotion: str, intensity: float,
-                      progress: np.ndarray | float = 1.0, gain: float = 1.0) -> np.ndarray:
+                      progress: np.ndarray | float = 1.0, gain: float = 1.0,
+                      undo: "SourceExpression | None" = None) -> np.ndarray:
     """Source landmarks moved toward ``emotion``: ``(T, 68, 2)`` for a progress array, ``(68, 2)`` for a number.
 
     The unit-frame displacement is carried onto the source face with the inverse of its normalising
     similarity (so it follows the face's size and roll) and scaled by ``gain * intensity * progress``.
     Intensity 1 with ``gain`` 1 is the measured CK+ mean apex; ``gain`` above 1 exaggerates it (a caricature
-    control, 1 to 3).
+    control, 1 to 3). ``undo``, the expression the photo already shows, is taken out along the way:
+    its mean displacement times ``undo.amount * progress`` is subtracted, so the last frame shows the
+    requested emotion and not the photo's smile under it.
     """
     import cv2
 
@@ -142,9 +145,38 @@ def emotion_keypoints(source: np.ndarray, motion: EmotionMotion, emotion: str, i
     intensity = check_number(intensity, "intensity", 0.0, 1.0)
     src = np.asarray(source, np.float64)
     inv = cv2.invertAffineTransform(normalizing_transform(src))
-    delta = motion.offsets(emotion) @ inv[:, :2].T
+    unit = gain * intensity * motion.offsets(emotion)
+    if undo is not None:
+        unit = unit - undo.amount * motion.offsets(undo.emotion)
     prog = np.asarray(progress, np.float64)
-    return src + gain * intensity * prog[..., None, None] * delta
+    return src + prog[..., None, None] * (unit @ inv[:, :2].T)
+
+
+@dataclass(frozen=True)
+class SourceExpression:
+    """The expression a photo already shows, to be taken out when it is animated toward another one:
+    ``emotion`` at ``amount`` (0 = neutral, 1 = the measured CK+ mean apex), with where it came from."""
+
+    emotion: str
+    amount: float
+    source: str = "given"
+
+    def __post_init__(self):
+        if self.emotion not in ANIMATABLE:
+            raise SettingError(f"unknown source expression {self.emotion!r}; choose one of {', '.join(ANIMATABLE)}")
+        check_number(self.amount, "source expression amount", 0.0, 1.0)
+
+    @property
+    def neutral(self) -> bool:
+        return self.emotion == "neutral" or self.amount == 0
+
+    @classmethod
+    def from_reading(cls, reading) -> "SourceExpression":
+        """From a recognizer's :class:`~faceanim.emotion.EmotionReading`: its label at its learned intensity
+        when the face counts as expressive (intensity at or above the reading's threshold), else neutral."""
+        if not reading.expressive:
+            return cls("neutral", 0.0, "recognizer")
+        return cls(reading.label, float(np.clip(reading.intensity, 0.0, 1.0)), "recognizer")
 
 
 def closest_frame(source: np.ndarray, driving: np.ndarray) -> int:

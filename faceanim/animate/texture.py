@@ -18,6 +18,7 @@ intensity and easing, so intensity 0 is the photo untouched.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -121,13 +122,36 @@ class ExpressionTexture:
     def emotions(self) -> list[str]:
         return sorted(self.log_ratio)
 
-    def _ratio(self, emotion: str) -> np.ndarray | None:
+    def ratio(self, emotion: str, undo: tuple[str, float] | None = None, weight: float = 1.0) -> np.ndarray | None:
+        """The canonical log ratio of ``emotion`` times ``weight``; with ``undo = (name, amount)`` the photo's
+        own expression is taken out as well (its ratio times ``amount`` subtracted, except over the lips and
+        mouth: the photo's teeth and lip colour are real, and taking a smile's brightening out there turns
+        the teeth grey and the lips dark; the warp closing the lips is what hides them). None: nothing to
+        apply."""
+        ratio = self._one(emotion)
+        if ratio is not None and weight != 1.0:
+            ratio = ratio * float(weight)
+        if undo is None or undo[1] == 0 or (gone := self._one(undo[0])) is None:
+            return ratio
+        gone = gone * (float(undo[1]) * (1.0 - self.mouth_mask))
+        return -gone if ratio is None else ratio - gone
+
+    def _one(self, emotion: str) -> np.ndarray | None:
         if emotion == "neutral":
             return None
         if emotion not in self.log_ratio:
             raise SettingError(f"no expression texture for {emotion!r}; there is one for "
                                f"{', '.join(self.emotions)}")
         return np.asarray(self.log_ratio[emotion], np.float32)
+
+    @cached_property
+    def mouth_mask(self) -> np.ndarray:
+        """``(size, size)`` float32: the canonical lips (outer contour, points 48-59) grown by 3 px, feathered."""
+        import cv2
+
+        m = np.zeros((self.size, self.size), np.float32)
+        cv2.fillPoly(m, [np.round(self.landmarks[48:60]).astype(np.int32)], 1.0)
+        return cv2.GaussianBlur(cv2.dilate(m, np.ones((7, 7), np.uint8)), (0, 0), 3.0)
 
     def source_map(self, landmarks: np.ndarray, size: int, anchors_per_side: int = 5, grid: int = 32) -> np.ndarray:
         """``(size, size, 2)`` backward map from a ``size`` crop of a face with these 68 ``landmarks`` into
@@ -138,21 +162,25 @@ class ExpressionTexture:
         canon = np.vstack([self.landmarks, border_anchors(self.size, anchors_per_side)])
         return tps_map(canon, np.vstack([kp, border_anchors(size, anchors_per_side)]), size, grid=grid)
 
-    def map_for(self, emotion: str, keypoints: np.ndarray, size: int, anchors_per_side: int = 5) -> np.ndarray:
-        """``(size, size)`` float32 log ratio of ``emotion`` moved onto a face whose 68 landmarks are
-        ``keypoints`` (crop pixels); zeros for neutral."""
-        ratio = self._ratio(emotion)
+    def map_for(self, emotion: str, keypoints: np.ndarray, size: int, anchors_per_side: int = 5,
+                undo: tuple[str, float] | None = None, weight: float = 1.0) -> np.ndarray:
+        """``(size, size)`` float32 log ratio of ``emotion`` (with ``undo``, the photo's expression taken out:
+        see :meth:`ratio`; times ``weight``) moved onto a face whose 68 landmarks are ``keypoints`` (crop
+        pixels); zeros for neutral."""
+        ratio = self.ratio(emotion, undo, weight)
         if ratio is None:
             return np.zeros((size, size), np.float32)
         return warp_image(ratio, self.source_map(keypoints, size, anchors_per_side))
 
     def map_through(self, emotion: str, source_map: np.ndarray, mapping: np.ndarray,
-                    keep: np.ndarray | None = None) -> np.ndarray:
+                    keep: np.ndarray | None = None, undo: tuple[str, float] | None = None,
+                    weight: float = 1.0) -> np.ndarray:
         """The log ratio of ``emotion`` on a warped frame: the frame's backward warp into the photo's crop
         (``mapping``) followed by :meth:`source_map` of the photo, so the texture lands exactly where the
         warp put the face, whatever the keypoint count (and without fitting a spline per frame). ``keep``
-        (the photo's :func:`forehead_keep`) is carried by the same warp and multiplied in."""
-        ratio = self._ratio(emotion)
+        (the photo's :func:`forehead_keep`) is carried by the same warp and multiplied in; ``undo`` and
+        ``weight`` as in :meth:`ratio`."""
+        ratio = self.ratio(emotion, undo, weight)
         if ratio is None:
             return np.zeros(mapping.shape[:2], np.float32)
         out = warp_image(ratio, warp_image(source_map, mapping))
