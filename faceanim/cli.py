@@ -10,7 +10,7 @@ from pathlib import Path
 from .errors import FaceanimError
 
 #: The animator's trainable parts (faceanim.animate.train.PARTS, kept here so `--help` stays light).
-ANIMATOR_PARTS = ("motion", "texture", "gru", "refiner")
+ANIMATOR_PARTS = ("motion", "texture", "gru", "refiner", "calibration")
 
 __all__ = ["main"]
 
@@ -183,7 +183,7 @@ def _animate(args: argparse.Namespace) -> int:
         raise FaceanimError(f"cannot write video {args.output}: use .mp4, .avi or .gif")
     settings = AnimationSettings(keypoints=args.keypoints, filter_strength=args.filter_strength,
                                  filter=args.filter, gaussian=args.gaussian, refine=not args.warp_only,
-                                 texture=args.texture)
+                                 texture=args.texture, calibrated=not args.uncalibrated)
     anim = Animator(refiner=None if args.warp_only else "animator_refiner", settings=settings)
     if args.emotion is not None:
         clip = anim.emotion(args.photo, args.emotion, intensity=args.intensity, frames=args.frames, fps=args.fps,
@@ -247,7 +247,8 @@ def _info(args: argparse.Namespace) -> int:
 
     print("recognizers:", ", ".join(_state(n) for n in available_recognizers())
           or "none (train one: faceanim train emotion)")
-    parts = {n: n for n in ("animator_refiner", "emotion_motion", "emotion_texture", "keypoint_gru")}
+    parts = {n: n for n in ("animator_refiner", "emotion_motion", "emotion_texture", "keypoint_gru",
+                            "emotion_calibration")}
     have = [n for n, kind in parts.items() if n in available_weights(kind=kind)]
     missing = [n for n in parts if n not in have]
     print("animator:", ", ".join(have) or "none", f"(missing: {', '.join(missing)}; faceanim train animator)"
@@ -332,7 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weights name to export when training finishes ('' to skip the export)")
     t.add_argument("--weights-dir", default=None, help="where to export (default: the repo's weights/)")
     t.set_defaults(func=_train)
-    t = tsub.add_parser("animator", help="learned emotion motion and texture, keypoint GRU and the refinement GAN")
+    t = tsub.add_parser("animator", help="learned emotion motion and texture, keypoint GRU, the refinement GAN "
+                                         "and the intensity calibration")
     t.add_argument("--steps", type=int, default=7000, help="refiner training steps")
     t.add_argument("--batch-size", type=int, default=8)
     t.add_argument("--gru-steps", type=int, default=1500)
@@ -366,6 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exaggerate the learned motion and texture (1 = the measured CK+ apex, up to 3)")
     p.add_argument("--texture", type=float, default=1.0,
                    help="expression texture (creases, teeth) with --emotion: 0 (geometry only) to 2, 1 = CK+ mean")
+    p.add_argument("--uncalibrated", action="store_true",
+                   help="with --emotion: intensity 1 is the mean measured CK+ apex, not the per-emotion calibrated "
+                        "one that reads like real apex faces")
     p.add_argument("--source-expression", default="auto",
                    choices=["auto", "neutral", "angry", "disgust", "fear", "happy", "sad", "surprise"],
                    help="with --emotion: the photo's own expression, taken out along the way (auto: read by the "

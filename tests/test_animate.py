@@ -452,9 +452,15 @@ def test_texture_moves_with_the_keypoints_and_multiplies_in():
     assert out.dtype == np.uint8 and np.all(out == 50)                 # darker: multiplied
     assert np.all(apply_texture(img, full(np.log(0.5)), 0.5) == 71)    # 100 / sqrt 2
     assert np.all(apply_texture(img, full(np.log(2.0)), 1.0) == 178)   # brighter: 255 - (255 - 100) / 2
-    orange = np.broadcast_to(np.uint8([250, 120, 60]), (256, 256, 3))
-    lit = apply_texture(orange, full(np.log(2.0)), 1.0)[0, 0]
-    assert lit.tolist() == [253, 188, 158]                            # towards white, no channel clipped
+    assert np.all(apply_texture(img[..., 0], full(np.log(0.5)), 1.0) == 50)   # a grey image alike
+    # colour: only the grey level moves, the colour differences (Cb, Cr) stay
+    lips = np.broadcast_to(np.uint8([180, 90, 100]), (256, 256, 3))
+    luma = lambda c: c.astype(float) @ [0.299, 0.587, 0.114]  # noqa: E731
+    for ratio in (0.5, 1.6):
+        out = apply_texture(lips, full(np.log(ratio)), 1.0)[0, 0].astype(int)
+        y0 = luma(lips[0, 0])
+        assert luma(out) == pytest.approx(y0 * ratio if ratio < 1 else 255 - (255 - y0) / ratio, abs=1.0)
+        assert (out - out[1]).tolist() == pytest.approx([90, 0, 10], abs=1)
 
 
 def test_texture_setting_in_the_animator(animator, astronaut):
@@ -601,3 +607,53 @@ def test_forehead_keep_spares_hair_above_the_brows_only():
     assert keep[80, 128] > 0.95                      # forehead skin just above the brows keeps it
     assert keep[155, 55] > 0.99 and keep[200, 128] > 0.99  # nothing below the brows is touched
     assert np.all(forehead_keep(crop, lm * 0.02) == 1.0)   # too small to read the skin: keep everything
+
+
+def test_intensity_calibration_picks_the_gain_that_reads_like_a_real_apex():
+    from faceanim.animate.calibration import IntensityCalibration, _gain_reaching
+
+    curve = {0.5: 0.1, 1.0: 0.3, 2.0: 0.7, 3.0: 0.65}       # a dip at the end is read as a plateau
+    assert _gain_reaching(curve, 0.5) == pytest.approx(1.5)
+    assert _gain_reaching(curve, 0.05) == 0.5 and _gain_reaching(curve, 0.9) == 3.0
+    assert _gain_reaching(curve, 0.7) == pytest.approx(2.0)
+    cal = IntensityCalibration(gain={"sad": 2.2, "happy": 0.97}, target={"sad": 0.73}, curve={"sad": curve})
+    back = IntensityCalibration.from_state(cal.to_state())
+    assert back.gain == cal.gain and back.gain_for("neutral") == 1.0 and back.gain_for("fear") == 1.0
+    assert back.curve["sad"]["2.0"] == 0.7
+    with pytest.raises(SettingError, match="calibrated gain"):
+        IntensityCalibration(gain={"sad": 0.0})
+
+
+def test_calibrated_gain_in_the_animator(animator, astronaut):
+    from faceanim.animate import Animator
+    from faceanim.animate.calibration import IntensityCalibration
+
+    assert animator.calibration is not None and animator.settings.calibrated
+    sad = animator.calibration.gain_for("sad")
+    assert animator.emotion_gain("sad") == pytest.approx(sad)
+    assert animator.emotion_gain("sad", 3.0) == 3.0                       # capped at the slider's end
+    assert animator.emotion_gain("neutral", 1.5) == 1.5
+    source = animator.prepare(astronaut)
+    cal = animator.emotion(source, "sad", 0.5, frames=2, paste=False, source_expression="neutral")
+    raw = animator.emotion(source, "sad", 0.5, frames=2, paste=False, source_expression="neutral", calibrated=False)
+    assert cal.info["calibrated_gain"] == pytest.approx(sad, abs=1e-3) and "calibrated_gain" not in raw.info
+    # the calibration scales the motion: sad at 0.5 calibrated moves the keypoints as sad at 0.5 x gain
+    np.testing.assert_allclose(cal.keypoints[-1] - source.landmarks, sad * (raw.keypoints[-1] - source.landmarks),
+                               atol=1e-6)
+    plain = Animator(refiner=None, texture=None, calibration=None)
+    assert not plain.settings.calibrated and plain.emotion_gain("sad") == 1.0
+    with pytest.raises(SettingError, match="calibration weights"):
+        plain.emotion(source, "sad", 1.0, frames=2, refine=False, calibrated=True)
+    halved = Animator(refiner=None, calibration=IntensityCalibration(gain={"sad": 0.5}))
+    assert halved.emotion_gain("sad") == 0.5 and halved.emotion_gain("happy") == 1.0
+
+
+@needs("ckplus48")
+def test_apex_targets_read_real_apex_faces():
+    from faceanim.animate.calibration import apex_targets
+    from faceanim.animate.clips import HELDOUT_SUBJECTS
+    from faceanim.emotion import create_recognizer
+
+    t = apex_targets(create_recognizer(), HELDOUT_SUBJECTS)
+    assert set(t) == {"angry", "disgust", "fear", "happy", "sad", "surprise"}
+    assert all(0.5 < v <= 1.0 for v in t.values())       # real apex faces read as clearly expressive

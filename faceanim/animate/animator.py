@@ -28,6 +28,7 @@ from .motion import (DRIVING_MODES, EASINGS, EmotionMotion, SourceExpression, dr
                      emotion_keypoints)
 from .refine import Refiner, generator_input
 from .smooth import KeypointGRU, check_strength, one_euro, predictive_filter
+from .calibration import IntensityCalibration
 from .texture import ExpressionTexture, apply_texture, forehead_keep
 from .warp import flow_magnitude, tps_map, warp_image
 
@@ -49,6 +50,9 @@ class AnimationSettings:
         refine: run the refinement generator (False: warp only).
         texture: expression texture strength for emotion animation, 0 (geometry only) to 2; 1 is the
             measured CK+ mean. Driving a photo with a video never uses it.
+        calibrated: emotion animation with the per-emotion intensity calibration (intensity 1 reads like
+            a real apex face of that emotion; :mod:`~faceanim.animate.calibration`); False: intensity 1 is
+            the mean measured CK+ apex.
         paste: paste each frame back into the full photo.
         anchors_per_side: fixed points per crop edge.
     """
@@ -59,6 +63,7 @@ class AnimationSettings:
     gaussian: float = 0.0
     refine: bool = True
     texture: float = 1.0
+    calibrated: bool = True
     paste: bool = True
     anchors_per_side: int = 5
 
@@ -192,6 +197,8 @@ class Animator:
         detector: face detector for the photo and driving videos.
         recognizer: emotion recognizer that reads the photo's own expression (:meth:`read_expression`);
             None: the default one, made when first needed.
+        calibration: weights name of the per-emotion intensity calibration, an
+            :class:`IntensityCalibration`, or None (intensity 1 = the mean measured apex).
 
     >>> anim = Animator()                                          # doctest: +SKIP
     >>> clip = anim.emotion("photo.jpg", "happy", intensity=0.8)   # doctest: +SKIP
@@ -201,13 +208,17 @@ class Animator:
     def __init__(self, refiner: str | Refiner | None = "animator_refiner",
                  motion: str | EmotionMotion = "emotion_motion", predictor: str | KeypointGRU | None = "keypoint_gru",
                  settings: AnimationSettings | None = None, detector: str = "mtcnn",
-                 texture: str | ExpressionTexture | None = "emotion_texture", recognizer=None):
+                 texture: str | ExpressionTexture | None = "emotion_texture", recognizer=None,
+                 calibration: str | IntensityCalibration | None = "emotion_calibration"):
         self.refiner = _load_or(refiner, Refiner.load)
         self.motion = _load_or(motion, EmotionMotion.load)
         self.predictor = _load_or(predictor, load_keypoint_gru)
         self.texture = _load_or(texture, ExpressionTexture.load)
-        # without texture weights the default is geometry only; asking for texture then is an error
-        self.settings = (settings or AnimationSettings(texture=1.0 if self.texture is not None else 0.0)).validate()
+        self.calibration = _load_or(calibration, IntensityCalibration.load)
+        # without texture (calibration) weights the default is geometry only (uncalibrated); asking for it
+        # then is an error
+        self.settings = (settings or AnimationSettings(texture=1.0 if self.texture is not None else 0.0,
+                                                       calibrated=self.calibration is not None)).validate()
         self.detector = detector
         self._pipe = None
         self._recognizer = recognizer
@@ -282,18 +293,34 @@ class Animator:
         if easing not in EASINGS:
             raise SettingError(f"unknown easing {easing!r}; choose one of {', '.join(EASINGS)}")
         source = photo if isinstance(photo, SourceFace) else self.prepare(photo)
+        settings = self._settings(overrides)
+        check_number(gain, "gain", 0.0, 3.0, " (1 is the measured CK+ apex)")
         undo = self._source_expression(source, source_expression)
         progress = ease(frames, easing, self.motion.onset, hold)
-        track = emotion_keypoints(source.landmarks, self.motion, emotion, intensity, progress, gain,
-                                  undo=None if undo.neutral else undo)
         info = {"emotion": emotion, "intensity": float(intensity)}
         if gain != 1.0:
             info["gain"] = float(gain)
+        gain = self.emotion_gain(emotion, gain, settings)
+        if settings.calibrated:
+            info["calibrated_gain"] = round(gain, 3)
+        track = emotion_keypoints(source.landmarks, self.motion, emotion, intensity, progress, gain,
+                                  undo=None if undo.neutral else undo)
         if not undo.neutral:
             info["source_expression"] = {"emotion": undo.emotion, "amount": round(undo.amount, 3), "from": undo.source}
         amounts = gain * float(intensity) * progress
-        return self.render(source, track, fps, self._settings(overrides), info=info, emotion=(emotion, amounts),
+        return self.render(source, track, fps, settings, info=info, emotion=(emotion, amounts),
                            undo=None if undo.neutral else (undo.emotion, undo.amount * progress))
+
+    def emotion_gain(self, emotion: str, gain: float = 1.0, settings: AnimationSettings | None = None) -> float:
+        """The gain applied to ``emotion``'s learned motion and texture: the exaggeration ``gain`` times the
+        calibrated gain when ``settings.calibrated`` (capped at 3, the exaggeration slider's end)."""
+        st = settings or self.settings
+        if not st.calibrated or emotion == "neutral":
+            return float(gain)
+        if self.calibration is None:
+            raise SettingError("calibrated=True needs the intensity calibration weights "
+                               "(weights/emotion_calibration.pt); pass calibrated=False for the mean measured apex")
+        return float(min(3.0, gain * self.calibration.gain_for(emotion)))
 
     def drive(self, photo, video, mode: str = "relative", reference: str | int = "first",
               max_frames: int | None = None, **overrides) -> Animation:

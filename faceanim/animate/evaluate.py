@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from ..data.fer import EMOTIONS
 from .clips import HELDOUT_SUBJECTS, HELDOUT_VIDEOS
 
 __all__ = ["evaluate_animation", "AnimationEval", "reconstruction", "emotion_animation", "emotion_methods",
-           "from_expressive", "real_apex", "steadiness", "time_paths", "METHODS", "LEVELS"]
+           "from_expressive", "astronaut_gallery", "real_apex", "steadiness", "time_paths", "METHODS", "LEVELS"]
 
 METHODS = ("still", "affine", "warp", "warp+refine")
 LEVELS = (0.25, 0.5, 0.75, 1.0)
@@ -178,8 +179,9 @@ def from_expressive(animator, recognizer, clips, stills: bool = True, astronaut:
         undo = SourceExpression.from_reading(reading)
         for emotion in [e for e in EMOTIONS if e != reading.label]:
             for method, u in (("kept", None), ("taken out", undo)):
-                track = emotion_keypoints(source.landmarks, animator.motion, emotion, 1.0, undo=u)[None]
-                crop = animator.render(source, track, settings=st, emotion=(emotion, 1.0),
+                g = animator.emotion_gain(emotion, 1.0, st)
+                track = emotion_keypoints(source.landmarks, animator.motion, emotion, 1.0, gain=g, undo=u)[None]
+                crop = animator.render(source, track, settings=st, emotion=(emotion, g),
                                        undo=None if u is None else (u.emotion, u.amount)).crops[0]
                 face = scorer.face(crop, track[0])
                 out = recognizer.recognize_faces(crop, [face])[0]
@@ -216,15 +218,20 @@ def _face_from(landmarks):
 
 def emotion_methods(animator) -> dict:
     """Emotion-animation variants side by side, the full one (the animator's default) last: warp only,
-    warp + refinement, and warp + refinement + expression texture."""
+    warp + refinement, warp + refinement + expression texture (all at the mean measured apex), and the
+    same with the per-emotion intensity calibration."""
     from .animator import AnimationSettings
 
-    methods = {"warp": AnimationSettings(paste=False, refine=False, texture=0.0)}
+    methods = {"warp": AnimationSettings(paste=False, refine=False, texture=0.0, calibrated=False)}
     if animator.refiner is not None:
-        methods["warp+refine"] = AnimationSettings(paste=False, texture=0.0)
+        methods["warp+refine"] = AnimationSettings(paste=False, texture=0.0, calibrated=False)
+    last = "warp+refine" if animator.refiner is not None else "warp"
     if animator.texture is not None:
-        methods["warp+refine+texture" if animator.refiner is not None else "warp+texture"] = AnimationSettings(
-            paste=False, refine=animator.refiner is not None, texture=1.0)
+        last = "warp+refine+texture" if animator.refiner is not None else "warp+texture"
+        methods[last] = AnimationSettings(paste=False, refine=animator.refiner is not None, texture=1.0,
+                                          calibrated=False)
+    if animator.calibration is not None:
+        methods[last + "+calibrated"] = dataclasses.replace(methods[last], calibrated=True)
     return methods
 
 
@@ -289,14 +296,16 @@ def emotion_animation(animator, recognizer, clips, threshold: float = 0.3, level
         src_desc = scorer.descriptor(source.crop, src_face)
         for emotion in TARGET_EMOTIONS:
             for method, st, gain, lvs, variant in jobs:
-                track = np.stack([emotion_keypoints(source.landmarks, animator.motion, emotion, lv, gain=gain)
+                g = animator.emotion_gain(emotion, gain, st)
+                track = np.stack([emotion_keypoints(source.landmarks, animator.motion, emotion, lv, gain=g)
                                   for lv in lvs])
-                crops = animator.render(source, track, settings=st, emotion=(emotion, gain * np.asarray(lvs))).crops
+                crops = animator.render(source, track, settings=st, emotion=(emotion, g * np.asarray(lvs))).crops
                 for lv, crop, kp in zip(lvs, crops, track):
                     face = scorer.face(crop, kp)
                     reading = recognizer.recognize_faces(crop, [face])[0]
                     ident = float(np.linalg.norm(scorer.descriptor(crop, face) - src_desc))
-                    rows.append({"face": name, "emotion": emotion, "level": lv, "gain": gain, "method": method,
+                    rows.append({"face": name, "emotion": emotion, "level": lv, "gain": gain, "applied_gain": g,
+                                 "method": method,
                                  "variant": variant, "texture": st.texture,
                                  "label": reading.label, "intensity": reading.intensity,
                                  "p_target": float(reading.probabilities[EMOTIONS.index(emotion)]),
@@ -479,7 +488,7 @@ def _plots(metrics: dict, recon, emo, out_dir: Path, animator) -> list[Path]:
         if recall:
             axes[0].scatter(range(len(order)), [recall.get(e, np.nan) for e in order], marker="_", s=500,
                             color="k", zorder=5, label="real apex faces (CK+48)")
-            axes[0].legend(fontsize=8)
+            axes[0].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)
         axes[0].set_ylabel("recognizer names the requested emotion")
         axes[0].set_title("At full intensity")
         sns.lineplot(data=emo, x="level", y="intensity", hue="method", style="emotion", ax=axes[1], errorbar=None)
@@ -505,28 +514,39 @@ def _plots(metrics: dict, recon, emo, out_dir: Path, animator) -> list[Path]:
         ax.legend()
         save(fig, "jitter_vs_lag.png")
     # a gallery on the freely licensed astronaut (no research-only faces in committed figures)
+    save(astronaut_gallery(animator), "astronaut_emotions.png")
+    return figs
+
+
+def astronaut_gallery(animator):
+    """Figure: scikit-image's astronaut (public domain) at full intensity of each emotion, one row per
+    method of :func:`emotion_methods` (each adding one step to the row above), and a last row that also
+    takes her smile out (the animator's default)."""
+    import matplotlib.pyplot as plt
+
     from ..demo import astronaut
     from .motion import emotion_keypoints
 
     source = animator.prepare(astronaut())
-    # the photo smiles: the last row takes its smile out on the way (the animator's default)
-    methods = [(name, stt, None) for name, stt in emotion_methods(animator).items()]
+    names = list(emotion_methods(animator).items())
+    rows = [(name if r == 0 else "+ " + name.split("+")[-1], stt, None) for r, (name, stt) in enumerate(names)]
     smile = animator.read_expression(source)
     if not smile.neutral:
-        methods.append((f"{methods[-1][0]},\n{smile.emotion} {smile.amount:.2f} taken out", methods[-1][1], smile))
-    fig, axes = plt.subplots(len(methods), 7, figsize=(14, 2.3 * len(methods)), squeeze=False)
-    for r, (name, stt, undo) in enumerate(methods):
-        crops = [animator.render(source, emotion_keypoints(source.landmarks, animator.motion, e, 1.0, undo=undo)[None],
-                                 settings=stt, emotion=(e, 1.0),
+        rows.append((f"+ {smile.emotion} {smile.amount:.2f}\ntaken out", names[-1][1], smile))
+    fig, axes = plt.subplots(len(rows), 7, figsize=(14, 2.3 * len(rows)), squeeze=False)
+    for r, (name, stt, undo) in enumerate(rows):
+        gains = [animator.emotion_gain(e, 1.0, stt) for e in TARGET_EMOTIONS]
+        crops = [animator.render(source, emotion_keypoints(source.landmarks, animator.motion, e, 1.0, gain=g,
+                                                           undo=undo)[None],
+                                 settings=stt, emotion=(e, g),
                                  undo=None if undo is None else (undo.emotion, undo.amount)).crops[0]
-                 for e in TARGET_EMOTIONS]
+                 for e, g in zip(TARGET_EMOTIONS, gains)]
         for c, (img, title) in enumerate(zip([source.crop, *crops], ["source", *TARGET_EMOTIONS])):
             axes[r, c].imshow(img)
             axes[r, c].set_axis_off()
             axes[r, c].set_title(title if r == 0 else "", fontsize=9)
         axes[r, 0].text(-10, 128, name, rotation=90, va="center", ha="right", fontsize=9)
-    save(fig, "astronaut_emotions.png")
-    return figs
+    return fig
 
 
 def evaluate_animation(animator=None, recognizer=None, out_dir: str | os.PathLike | None = None,

@@ -72,10 +72,10 @@ class EmotionMotion:
                    subjects=list(state.get("subjects", [])))
 
     @classmethod
-    def load(cls, name: str = "emotion_motion") -> "EmotionMotion":
+    def load(cls, name: str = "emotion_motion", root=None) -> "EmotionMotion":
         from ..weights import load_weights
 
-        state, _ = load_weights(name, kind="emotion_motion")
+        state, _ = load_weights(name, root=root, kind="emotion_motion")
         return cls.from_state(state)
 
 

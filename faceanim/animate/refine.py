@@ -345,10 +345,10 @@ class Refiner:
         self.bf16, self.meta = bf16, meta or {}
 
     @classmethod
-    def load(cls, name: str = "animator_refiner", bf16: bool = True) -> "Refiner":
+    def load(cls, name: str = "animator_refiner", bf16: bool = True, root=None) -> "Refiner":
         from ..weights import load_weights
 
-        state, meta = load_weights(name, kind="animator_refiner")
+        state, meta = load_weights(name, root=root, kind="animator_refiner")
         gen = Generator(state["config"]["width"])
         gen.load_state_dict(state["generator"])
         return cls(gen, bf16, meta)

@@ -199,10 +199,10 @@ class ExpressionTexture:
                    params=dict(state.get("params", {})))
 
     @classmethod
-    def load(cls, name: str = "emotion_texture") -> "ExpressionTexture":
+    def load(cls, name: str = "emotion_texture", root=None) -> "ExpressionTexture":
         from ..weights import load_weights
 
-        state, _ = load_weights(name, kind="emotion_texture")
+        state, _ = load_weights(name, root=root, kind="emotion_texture")
         return cls.from_state(state)
 
 
@@ -259,17 +259,21 @@ def learn_expression_texture(clips, exclude_subjects=(), blur: float = 1.5, offs
 
 
 def apply_texture(image: np.ndarray, log_ratio: np.ndarray, amount: float) -> np.ndarray:
-    """The ratio ``r = exp(amount * log_ratio)`` applied to every colour channel alike, as uint8; ``amount`` 0
-    returns ``image`` as is.
+    """The ratio ``r = exp(amount * log_ratio)`` applied to the image's grey level (luma, BT.601), as uint8;
+    ``amount`` 0 returns ``image`` as is.
 
-    Where ``r < 1`` the pixel is multiplied by it (a furrow's shadow). Where ``r > 1`` the *distance to white*
-    is divided by it, ``255 - (255 - I) / r``: the same change as multiplying for a dark pixel, but a bright
-    or saturated one (teeth already showing, red lips, orange skin) approaches white instead of clipping one
-    channel, which would shift its colour."""
+    Where ``r < 1`` the grey level ``Y`` is multiplied by it (a furrow's shadow). Where ``r > 1`` its
+    *distance to white* is divided by it, ``255 - (255 - Y) / r``: the same change as multiplying for a dark
+    pixel, but a bright one (teeth already showing) approaches white instead of overshooting it.
+    The ratio images were learned on grey levels, so only the grey level changes: the same offset is added
+    to the three channels, which keeps the colour (Cb, Cr) as it was. Scaling each channel instead faded the
+    colour with the change, so lips went pale where a pout brightened them and shadows went grey-blue on skin.
+    A grey image gets exactly the grey-level formula."""
     if amount == 0:
         return image
     r = np.exp(float(amount) * np.asarray(log_ratio, np.float32))
-    r = r[..., None] if image.ndim == 3 else r
     img = image.astype(np.float32)
-    out = np.where(r < 1, img * r, 255.0 - (255.0 - img) / r)
+    y = img @ np.array([0.299, 0.587, 0.114], np.float32) if img.ndim == 3 else img
+    change = np.where(r < 1, y * r, 255.0 - (255.0 - y) / r) - y
+    out = img + change[..., None] if img.ndim == 3 else img + change
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)

@@ -1,10 +1,13 @@
-"""Train the animator's four learned parts from the prepared clips (``faceanim train animator``).
+"""Train the animator's learned parts from the prepared clips (``faceanim train animator``).
 
 1. ``emotion_motion``: per-emotion landmark motion from the training CK+ subjects (seconds).
 2. ``emotion_texture``: per-emotion expression ratio images from the same CK+ sequences (seconds).
 3. ``keypoint_gru``: the next-keypoint predictor on the training clips' landmark tracks (about a minute).
 4. ``animator_refiner``: the refinement GAN (resumable; 7,000 steps took 30 min on this CPU); the step
    with the lowest validation L1 after the discriminator joined is exported.
+5. ``emotion_calibration``: one gain per emotion so that intensity 1 reads like real apex faces, measured
+   with the default recognizer on the training faces through the parts above (a few minutes; run it
+   after any of them changes).
 
 Each is written to ``weights/`` with a checksum and the command that made it.
 """
@@ -17,7 +20,7 @@ from pathlib import Path
 
 __all__ = ["train_animator", "PARTS"]
 
-PARTS = ("motion", "texture", "gru", "refiner")
+PARTS = ("motion", "texture", "gru", "refiner", "calibration")
 
 
 def train_animator(steps: int = 7000, run_dir: str | os.PathLike = "runs/animator/refiner", parts=PARTS,
@@ -72,4 +75,24 @@ def train_animator(steps: int = 7000, run_dir: str | os.PathLike = "runs/animato
             best = torch.load(best_path, map_location="cpu", weights_only=False) if best_path.exists() else None
             out["animator_refiner"] = export_refiner(state, command=command, root=weights_root, best=best)
             log(f"refiner: {state['step']} steps, {state['seconds'] / 60:.1f} min")
+    if "calibration" in parts:
+        from ..emotion import create_recognizer
+        from .animator import Animator
+        from .calibration import calibrate_intensity
+
+        # the parts just trained (written under weights_root) are the ones calibrated
+        from .motion import EmotionMotion
+        from .refine import Refiner
+        from .texture import ExpressionTexture
+
+        animator = Animator(refiner=Refiner.load(root=weights_root), motion=EmotionMotion.load(root=weights_root),
+                            texture=ExpressionTexture.load(root=weights_root), calibration=None)
+        recognizer = create_recognizer()
+        cal = calibrate_intensity(animator, recognizer, clips, progress=progress)
+        out["emotion_calibration"] = save_weights(cal.to_state(), "emotion_calibration", {
+            "kind": "emotion_calibration", "gain": cal.gain, "target": cal.target, "recognizer": cal.recognizer,
+            "faces": len(cal.faces), "heldout_subjects": list(HELDOUT_SUBJECTS),
+            "heldout_videos": list(HELDOUT_VIDEOS), "command": command}, root=weights_root)
+        log(f"intensity calibration on {len(cal.faces)} training faces: gains {cal.gain}")
     return out
+

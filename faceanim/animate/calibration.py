@@ -1,0 +1,137 @@
+"""Intensity calibration: what "intensity 1" means, per emotion.
+
+The learned motion and texture are each emotion's *mean* CK+ apex over a handful of training sequences
+(2 angry, 4 sad ...). Some of those means read much weaker than real apex faces do: the recognizer's
+intensity head reads real CK+48 sad apex faces at about 0.70, but the mean sad apex animated onto a
+neutral face at about 0.4, while happy and surprise already read like real ones. So a requested
+intensity meant different things per emotion, and "sad 1.0" looked like "happy 0.5".
+
+Calibration fixes the scale, not the shape: one gain per emotion (motion and texture together, the same
+``gain`` the exaggeration slider turns), chosen so that on *training* faces (the first frames of the
+training CK+ sequences and training videos, never the held-out faces the evaluation animates) the
+animated apex reads, on average, as intense as real apex faces of that emotion read (CK+48 without the
+held-out subjects). Intensity 1 is then "a real apex, as the intensity estimator sees one"; gain 1 (the
+mean measured displacement) is kept for comparison (``calibrated=False``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import SettingError
+
+__all__ = ["IntensityCalibration", "calibrate_intensity", "GAIN_GRID"]
+
+#: gains tried per emotion (the animator's gain range is 0 to 3)
+GAIN_GRID = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)
+
+
+@dataclass
+class IntensityCalibration:
+    """Per-emotion gain that makes intensity 1 read like a real apex.
+
+    Attributes:
+        gain: emotion -> gain applied to the learned motion and texture (1 = the mean measured apex).
+        target: emotion -> mean intensity the recognizer reads on real apex faces (CK+48, held-out subjects out).
+        curve: emotion -> ``{gain: mean intensity read}`` on the training faces at full intensity.
+        faces: the training faces the curves were measured on.
+        recognizer: the recognizer (weights name) whose intensity head defines the scale.
+    """
+
+    gain: dict[str, float]
+    target: dict[str, float] = field(default_factory=dict)
+    curve: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
+    faces: list[str] = field(default_factory=list, repr=False)
+    recognizer: str = ""
+
+    def __post_init__(self):
+        for e, g in self.gain.items():
+            if not 0.0 < float(g) <= 3.0:
+                raise SettingError(f"calibrated gain for {e!r} must be in (0, 3], got {g}")
+
+    def gain_for(self, emotion: str) -> float:
+        """The gain for ``emotion`` (1 for neutral or an emotion it has no gain for)."""
+        return float(self.gain.get(emotion, 1.0))
+
+    def to_state(self) -> dict:
+        return {"gain": {k: float(v) for k, v in self.gain.items()},
+                "target": {k: float(v) for k, v in self.target.items()},
+                "curve": {k: {str(g): float(x) for g, x in v.items()} for k, v in self.curve.items()},
+                "faces": list(self.faces), "recognizer": self.recognizer}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "IntensityCalibration":
+        return cls(gain=dict(state["gain"]), target=dict(state.get("target", {})),
+                   curve={k: dict(v) for k, v in state.get("curve", {}).items()},
+                   faces=list(state.get("faces", [])), recognizer=state.get("recognizer", ""))
+
+    @classmethod
+    def load(cls, name: str = "emotion_calibration", root=None) -> "IntensityCalibration":
+        from ..weights import load_weights
+
+        state, _ = load_weights(name, root=root, kind="emotion_calibration")
+        return cls.from_state(state)
+
+
+def _gain_reaching(curve: dict[float, float], target: float) -> float:
+    """Smallest gain whose reading reaches ``target``, linear between grid points; the curve is first made
+    non-decreasing (a running maximum), and the grid's ends are the limits."""
+    gains = np.array(sorted(curve), np.float64)
+    read = np.maximum.accumulate(np.array([curve[g] for g in gains], np.float64))
+    if target > read[-1]:  # never reached: the largest gain tried
+        return float(gains[-1])
+    k = int(np.argmax(read >= target))
+    if k == 0:
+        return float(gains[0])
+    g0, g1, r0, r1 = gains[k - 1], gains[k], read[k - 1], read[k]
+    return float(g0 + (g1 - g0) * (target - r0) / max(r1 - r0, 1e-9))
+
+
+def apex_targets(recognizer, exclude_subjects=()) -> dict[str, float]:
+    """Mean intensity the recognizer reads on real apex faces per emotion (CK+48; subjects in
+    ``exclude_subjects`` left out)."""
+    from ..data import load_ckplus48
+    from ..data.fer import EMOTIONS
+
+    ck = load_ckplus48()
+    subjects = np.array([str(n)[:4] for n in ck.names])
+    keep = (ck.labels >= 0) & ~np.isin(subjects, list(exclude_subjects))
+    _, intensity = recognizer.predict(ck.images[keep])
+    labels = ck.labels[keep]
+    return {EMOTIONS[k]: float(np.mean(intensity[labels == k])) for k in sorted(set(labels.tolist()))}
+
+
+def calibrate_intensity(animator, recognizer, clips, gains=GAIN_GRID, threshold: float = 0.3,
+                        progress: bool = True) -> IntensityCalibration:
+    """Measure each emotion's reading against gain on the training faces (first frames of the training
+    CK+ sequences and videos that read as neutral) and pick the gain that reads like real apex faces."""
+    from tqdm.auto import tqdm
+
+    from .clips import HELDOUT_SUBJECTS
+    from .evaluate import TARGET_EMOTIONS, _face_from, emotion_methods
+    from .motion import emotion_keypoints
+
+    targets = apex_targets(recognizer, HELDOUT_SUBJECTS)
+    faces = []
+    for c in clips:
+        if c.heldout or c.person in HELDOUT_SUBJECTS:
+            continue
+        source = animator.prepare(c.frames[0])
+        if recognizer.recognize_faces(source.crop, [_face_from(source.landmarks)])[0].intensity < threshold:
+            faces.append((c.name, source))
+    if not faces:
+        raise SettingError("no training faces that read as neutral to calibrate intensity on")
+    st = list(emotion_methods(animator).values())[-1]
+    sums = {e: np.zeros(len(gains)) for e in TARGET_EMOTIONS}
+    for _, source in tqdm(faces, desc="calibrating intensity", disable=not progress):
+        for e in TARGET_EMOTIONS:
+            track = np.stack([emotion_keypoints(source.landmarks, animator.motion, e, 1.0, gain=g) for g in gains])
+            crops = animator.render(source, track, settings=st, emotion=(e, np.asarray(gains, np.float64))).crops
+            for k, (crop, kp) in enumerate(zip(crops, track)):
+                sums[e][k] += recognizer.recognize_faces(crop, [_face_from(kp)])[0].intensity
+    curve = {e: {float(g): float(s / len(faces)) for g, s in zip(gains, sums[e])} for e in TARGET_EMOTIONS}
+    gain = {e: round(_gain_reaching(curve[e], targets[e]), 3) for e in TARGET_EMOTIONS if e in targets}
+    return IntensityCalibration(gain=gain, target=targets, curve=curve, faces=[n for n, _ in faces],
+                                recognizer=str(getattr(recognizer, "name", type(recognizer).__name__)))
