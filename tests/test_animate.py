@@ -538,6 +538,10 @@ def test_the_photos_smile_is_taken_out(animator, astronaut):
     assert not read(back).expressive                                     # "neutral" now means: smile gone
     with pytest.raises(SettingError, match="source_expression"):
         animator.emotion(source, "angry", 1.0, frames=2, source_expression=3)
+    with pytest.raises(SettingError, match="amount must be a number"):
+        animator.emotion(source, "angry", 1.0, frames=2, source_expression=("happy", "lots"))
+    with pytest.raises(SettingError, match="source expression amount"):
+        animator.emotion(source, "angry", 1.0, frames=2, source_expression=("happy", 1.5))
     assert SourceExpression("happy", 0.0).neutral
 
 

@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import NoFaceError, SettingError, check_number
+from .calibration import IntensityCalibration
 from .keypoints import above_brows, border_anchors, select_keypoints
 from .motion import (DRIVING_MODES, EASINGS, EmotionMotion, SourceExpression, driving_keypoints, ease,
                      emotion_keypoints)
 from .refine import Refiner, generator_input
 from .smooth import KeypointGRU, check_strength, one_euro, predictive_filter
-from .calibration import IntensityCalibration
 from .texture import ExpressionTexture, apply_texture, forehead_keep
 from .warp import flow_magnitude, tps_map, warp_image
 
@@ -276,7 +276,11 @@ class Animator:
         if isinstance(value, str):
             return SourceExpression(value, 1.0)
         if isinstance(value, tuple) and len(value) == 2:
-            return SourceExpression(str(value[0]), float(value[1]))
+            try:
+                amount = float(value[1])
+            except (TypeError, ValueError):
+                raise SettingError(f"source_expression amount must be a number from 0 to 1, got {value[1]!r}") from None
+            return SourceExpression(str(value[0]), amount)
         raise SettingError(f"source_expression must be 'auto', 'neutral', an emotion name or (name, amount), "
                            f"got {value!r}")
 

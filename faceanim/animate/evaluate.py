@@ -273,8 +273,6 @@ def emotion_animation(animator, recognizer, clips, threshold: float = 0.3, level
     Other ``gains`` (motion and texture exaggerated together) and other ``textures`` (texture strength alone,
     motion as measured) are rendered at full intensity with the full method only; their rows have
     ``variant`` set ("" for the main rows)."""
-    import dataclasses
-
     import pandas as pd
     from tqdm.auto import tqdm
 

@@ -79,12 +79,11 @@ def train_animator(steps: int = 7000, run_dir: str | os.PathLike = "runs/animato
         from ..emotion import create_recognizer
         from .animator import Animator
         from .calibration import calibrate_intensity
-
-        # the parts just trained (written under weights_root) are the ones calibrated
         from .motion import EmotionMotion
         from .refine import Refiner
         from .texture import ExpressionTexture
 
+        # the parts just trained (written under weights_root) are the ones calibrated
         animator = Animator(refiner=Refiner.load(root=weights_root), motion=EmotionMotion.load(root=weights_root),
                             texture=ExpressionTexture.load(root=weights_root), calibration=None)
         recognizer = create_recognizer()
@@ -95,4 +94,3 @@ def train_animator(steps: int = 7000, run_dir: str | os.PathLike = "runs/animato
             "heldout_videos": list(HELDOUT_VIDEOS), "command": command}, root=weights_root)
         log(f"intensity calibration on {len(cal.faces)} training faces: gains {cal.gain}")
     return out
-
