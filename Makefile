@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.faceanim-installed
 NODEPS = $$($(PY) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml','rb'))['tool']['faceanim']['no-deps']))")
 
-.PHONY: setup setup-nodeps setup-peers report report-quick test lab bench strip-notebooks clean
+.PHONY: setup setup-nodeps setup-peers setup-browser report report-quick test test-fast test-browser lint lab bench strip-notebooks clean
 
 setup: $(STAMP)
 
@@ -27,8 +27,26 @@ report: setup
 report-quick: setup
 	$(PY) -m faceanim report --quick
 
+# Unit tests and the notebooks headless (quick); the browser harness is `make test-browser`.
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not browser"
+
+# The edit-test loop: unit tests only (no notebooks, no long videos, no browser).
+test-fast: setup
+	$(PY) -m pytest -m "not slow and not browser" --doctest-modules faceanim tests
+
+# Every widget of every notebook, changed in JupyterLab in headless Chromium (Debian's chromium and
+# chromium-driver; needs root for apt, or install them yourself). Screenshots go to reports/browser/.
+test-browser: setup-browser
+	$(PY) -m pytest -m browser tests/browser
+
+setup-browser: setup
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; fi
+	$(PY) -m pip install --quiet -e ".[browser]"
+
+lint: setup
+	$(PY) -m ruff check faceanim tests bench
 
 lab: setup
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks

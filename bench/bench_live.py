@@ -40,7 +40,7 @@ from faceanim.io import VideoReader, write_video
 from faceanim.emotion.recognizer import DEFAULT_THRESHOLD
 from faceanim.temporal import EmotionFilter, label_changes
 from faceanim.video import EmotionStream, read_log
-from faceanim.video.stream import BAND, HYSTERESIS, SMOOTHING
+from faceanim.temporal import BAND, HYSTERESIS, SMOOTHING
 
 
 def frames_of(path, n):
@@ -79,7 +79,7 @@ def raw_runs(videos, n_frames: int, stride: int):
     """Unfiltered readings (probabilities + intensity per face per frame) of every face video and of
     every CK+ sequence played as a video; the filters are then replayed on exactly these readings."""
     from faceanim.data import load_ckplus_sequences
-    from faceanim.data.fer import EMOTIONS
+    from faceanim.labels import EMOTIONS
 
     stream = EmotionStream(stride=stride, smoothing=0.0, hysteresis=0.0, band=0.0)
     vids = {Path(v).name: stream.run(v, max_frames=n_frames, progress=False).readings for v in videos}
@@ -94,15 +94,15 @@ def raw_runs(videos, n_frames: int, stride: int):
 
 def replay(table, filt: EmotionFilter, threshold: float):
     """``(labels, shown)`` of ``table``'s raw readings passed through ``filt`` frame by frame."""
-    from faceanim.data.fer import EMOTIONS
+    from faceanim.labels import EMOTIONS
 
     cols = [f"p_{e}" for e in EMOTIONS] + ["intensity"]
     filt.reset()
     labels, shown = [], []
     for step, (fid, row) in enumerate(zip(table["face_id"], table[cols].to_numpy())):
-        _, _, label, on = filt(fid, row[:7], row[7], step, threshold)
-        labels.append(EMOTIONS[label])
-        shown.append(EMOTIONS[label] if on and EMOTIONS[label] != "neutral" else "neutral")
+        f = filt(fid, row[:7], row[7], step, threshold)
+        labels.append(f.name)
+        shown.append(f.name if f.expressive and f.name != "neutral" else "neutral")
     return labels, shown
 
 

@@ -14,3 +14,13 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def hardware_string(device=None) -> str:
+    """The device a figure was measured on: the GPU's name, or the CPU's with torch's thread count."""
+    import torch
+
+    device = torch.device(device or "cpu")
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{cpu_name()}, {torch.get_num_threads()} threads"

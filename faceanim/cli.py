@@ -3,16 +3,57 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
 import json
+import os
 import sys
 from pathlib import Path
 
+from .animate.animator import AnimationSettings, Animator
+from .animate.motion import DRIVING_MODES, EASINGS
+from .animate.refine import RefinerConfig
+from .animate.train import PARTS as ANIMATOR_PARTS
+from .animate.train import train_animator
+from .emotion.recognizer import DEFAULT_RECOGNIZER, DEFAULT_THRESHOLD
+from .emotion.train import TrainConfig
 from .errors import FaceanimError
+from .labels import EMOTIONS, EXPRESSIONS, NEUTRAL
+from .runtime import PRECISIONS
+from .video.stream import StreamSettings
 
-#: The animator's trainable parts (faceanim.animate.train.PARTS, kept here so `--help` stays light).
-ANIMATOR_PARTS = ("motion", "texture", "gru", "refiner", "calibration")
+__all__ = ["main", "build_parser"]
 
-__all__ = ["main"]
+
+def _add_settings(parser: argparse.ArgumentParser, cls, only: tuple[str, ...] | None = None) -> None:
+    """One flag per field of a settings dataclass that carries a ``help``: its default, type, choices and
+    help come from the dataclass, the one home of each (LivePortrait's ``ArgumentConfig`` idea). A field's
+    ``flag`` renames it; a bool that defaults to True becomes a flag that turns it off."""
+    for f in dataclasses.fields(cls):
+        if "help" not in f.metadata or (only is not None and f.name not in only):
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+        if isinstance(default, bool):
+            if default and "flag" not in f.metadata:
+                flag = "--no-" + f.name.replace("_", "-")
+            parser.add_argument(flag, dest=f.name, action="store_false" if default else "store_true",
+                                help=f.metadata["help"])
+            continue
+        kind = f.metadata.get("type") or type(default)
+        parser.add_argument(flag, dest=f.name, type=kind, default=default, choices=f.metadata.get("choices"),
+                            help=f"{f.metadata['help']} (default: {default})")
+
+
+def _settings(args: argparse.Namespace, cls, **extra):
+    """The dataclass ``cls`` filled from the flags :func:`_add_settings` made."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in vars(args).items() if k in names}, **extra)
+
+
+def _default(fn, name: str):
+    """The default of parameter ``name`` of ``fn``: the CLI shows the library's own defaults."""
+    return inspect.signature(fn).parameters[name].default
 
 
 def _expand_paths(items: list[str]) -> list[Path]:
@@ -103,10 +144,9 @@ def _recognize(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .emotion import TrainConfig, export_emotion_weights, train_emotion
+    from .emotion import export_emotion_weights, train_emotion
 
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                      ferplus_mix=args.ferplus_mix, limit=args.limit, threads=args.threads, init_from=args.init_from)
+    cfg = _settings(args, TrainConfig, precision=os.environ.get("FACEANIM_PRECISION", "auto"))
     result = train_emotion(cfg, run_dir=args.run_dir, stop_after=args.stop_after, device=args.device,
                            progress=sys.stderr.isatty())
     print(result)
@@ -133,9 +173,7 @@ def _emoji(args: argparse.Namespace) -> int:
     from .video import EmotionStream
 
     source = int(args.video) if args.video.isdigit() else args.video
-    stream = EmotionStream(detector=args.detector, stride=args.stride, smoothing=args.smoothing,
-                           hysteresis=args.hysteresis, band=args.band, threshold=args.threshold,
-                           max_faces=args.max_faces)
+    stream = EmotionStream(settings=_settings(args, StreamSettings))
     result = stream.run(source, output=args.output, log=args.log, step=args.every, max_frames=args.max_frames,
                         progress=sys.stderr.isatty())
     print(result)
@@ -175,16 +213,13 @@ def _report(args: argparse.Namespace) -> int:
 
 def _animate(args: argparse.Namespace) -> int:
     from .animate import Animator
-    from .animate.animator import AnimationSettings
 
     if (args.emotion is None) == (args.driving is None):
         raise FaceanimError("give exactly one motion source: --emotion NAME or --driving VIDEO")
     if Path(args.output).suffix.lower() not in (".mp4", ".avi", ".gif"):
         raise FaceanimError(f"cannot write video {args.output}: use .mp4, .avi or .gif")
-    settings = AnimationSettings(keypoints=args.keypoints, filter_strength=args.filter_strength,
-                                 filter=args.filter, gaussian=args.gaussian, refine=not args.warp_only,
-                                 texture=args.texture, calibrated=not args.uncalibrated)
-    anim = Animator(refiner=None if args.warp_only else "animator_refiner", settings=settings)
+    settings = _settings(args, AnimationSettings)
+    anim = Animator(refiner="animator_refiner" if settings.refine else None, settings=settings)
     if args.emotion is not None:
         clip = anim.emotion(args.photo, args.emotion, intensity=args.intensity, frames=args.frames, fps=args.fps,
                             easing=args.easing, hold=args.hold, gain=args.gain,
@@ -192,7 +227,7 @@ def _animate(args: argparse.Namespace) -> int:
     else:
         clip = anim.drive(args.photo, args.driving, mode=args.mode, reference=args.reference,
                           max_frames=args.max_frames)
-    path = clip.save(args.output, full=not args.crop)
+    path = clip.save(args.output, full=settings.paste)
     print(clip)
     print(f"wrote {path}")
     return 0
@@ -201,9 +236,11 @@ def _animate(args: argparse.Namespace) -> int:
 def _train_animator(args: argparse.Namespace) -> int:
     from .animate.train import train_animator
 
-    out = train_animator(steps=args.steps, run_dir=args.run_dir, parts=args.parts, weights_root=args.weights_dir,
-                         progress=sys.stderr.isatty(), gru_steps=args.gru_steps, batch_size=args.batch_size,
-                         threads=args.threads)
+    out = train_animator(run_dir=args.run_dir, parts=args.parts, weights_root=args.weights_dir,
+                         progress=sys.stderr.isatty(), gru_steps=args.gru_steps,
+                         **{f.name: getattr(args, f.name) for f in dataclasses.fields(RefinerConfig)
+                            if "help" in f.metadata},
+                         precision=os.environ.get("FACEANIM_PRECISION", "auto"))
     for name, path in out.items():
         print(f"wrote {name}: {path}")
     return 0
@@ -224,7 +261,14 @@ def _info(args: argparse.Namespace) -> int:
     from .config import DATASETS, data_dir, has_dataset
     from .face import available_detectors, available_landmarkers
 
+    from .runtime import compute
+
     print(f"faceanim {__version__}")
+    settings = compute()
+    print(f"compute: {settings.precision} on {settings.device}, {settings.threads} threads ({settings.cpu})")
+    print(f"  why: {settings.reason}" + (f" [probe: fp32 {settings.probe['fp32_ms']:.1f} ms, bf16 "
+                                         f"{settings.probe['bf16_ms']:.1f} ms]" if settings.probe else ""))
+    print("  (force it with --precision fp32|bf16 or FACEANIM_PRECISION; FACEANIM_THREADS, FACEANIM_DEVICE)")
     print(f"data folder: {data_dir()}  (set FACEANIM_DATA to change it)")
     for name in DATASETS:
         print(f"  {'ok     ' if has_dataset(name) else 'missing'} {name}")
@@ -258,6 +302,9 @@ def _info(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="faceanim", description="Read emotions on faces and animate still faces.")
+    parser.add_argument("--precision", dest="run_precision", choices=PRECISIONS, default=None,
+                        help="compute precision for every model (default: $FACEANIM_PRECISION or auto: bf16 only "
+                             "where this CPU runs it fast; `faceanim info` says what auto picks)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("detect", help="find faces in images, folders or videos; print a table or JSON lines")
@@ -284,8 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--aligned", action="store_true",
                    help="each image is already an aligned face crop (any size, e.g. FER's 48 px): no detection")
     p.add_argument("--json", action="store_true", help="one JSON object per face per line")
-    p.add_argument("--model", default=None, help="recognizer: weights name in weights/ (default: emotion_resnet_ft2) or 'fer'")
-    p.add_argument("--threshold", type=float, default=0.3, help="intensity from which a face shows an emotion (0-1)")
+    p.add_argument("--model", default=None, help=f"recognizer: weights name in weights/ (default: {DEFAULT_RECOGNIZER}) or 'fer'")
+    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                   help=f"intensity from which a face shows an emotion (0-1, default: {DEFAULT_THRESHOLD})")
     p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "haar"], help="face detector (default: mtcnn)")
     p.add_argument("--no-tta", action="store_true", help="skip the mirrored second pass (2x faster)")
     p.set_defaults(func=_recognize)
@@ -294,16 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("video", help="video file, or a webcam index such as 0")
     p.add_argument("-o", "--output", help="annotated video to write (.mp4, .avi or .gif)")
     p.add_argument("--log", help="SQLite file for every reading (created on demand)")
-    p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "haar"])
-    p.add_argument("--stride", type=int, default=5, help="run the detector every N analysed frames (track between)")
-    p.add_argument("--smoothing", type=float, default=0.3, help="per-face EMA strength in [0, 1) (0 = off)")
-    p.add_argument("--hysteresis", type=float, default=0.1,
-                   help="a new label must beat the current one's probability by this much (0 = off)")
-    p.add_argument("--band", type=float, default=0.1, help="hysteresis band around the intensity threshold")
-    p.add_argument("--threshold", type=float, default=0.3, help="intensity from which a face shows an emotion")
+    _add_settings(p, StreamSettings)
     p.add_argument("--every", type=int, default=1, help="analyse every N-th frame")
     p.add_argument("--max-frames", type=int, default=None)
-    p.add_argument("--max-faces", type=int, default=None)
     p.set_defaults(func=_emoji)
 
     p = sub.add_parser("log", help="read a reading log: `faceanim log show run.sqlite`")
@@ -317,16 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model (resumable): `faceanim train emotion` or `faceanim train animator`")
     tsub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
     t = tsub.add_parser("emotion", help="the emotion CNN on FER-2013, then its CK+ intensity head")
-    t.add_argument("--epochs", type=int, default=50)
-    t.add_argument("--batch-size", type=int, default=128)
-    t.add_argument("--lr", type=float, default=0.1, help="peak learning rate of the one-cycle schedule")
-    t.add_argument("--ferplus-mix", type=float, default=0.2, help="weight of FER+ votes in the targets (0-1)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--limit", type=int, default=None, help="use at most this many Training faces (smoke runs)")
-    t.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    _add_settings(t, TrainConfig)
     t.add_argument("--device", default=None, help="cpu or cuda (default: cuda when there is one)")
-    t.add_argument("--init-from", default=None,
-                   help="start from another run's best.pt / checkpoint.pt with a fresh schedule (warm restart)")
     t.add_argument("--run-dir", default="runs/emotion/resnet", help="checkpoints and history (resumes from here)")
     t.add_argument("--stop-after", type=int, default=None, help="end this call after N epochs (resume later)")
     t.add_argument("--name", default="emotion_resnet",
@@ -335,11 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=_train)
     t = tsub.add_parser("animator", help="learned emotion motion and texture, keypoint GRU, the refinement GAN "
                                          "and the intensity calibration")
-    t.add_argument("--steps", type=int, default=7000, help="refiner training steps")
-    t.add_argument("--batch-size", type=int, default=8)
-    t.add_argument("--gru-steps", type=int, default=1500)
+    _add_settings(t, RefinerConfig)
+    t.add_argument("--gru-steps", type=int, default=_default(train_animator, "gru_steps"),
+                   help="keypoint GRU training steps")
     t.add_argument("--parts", nargs="+", default=list(ANIMATOR_PARTS), choices=list(ANIMATOR_PARTS))
-    t.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     t.add_argument("--run-dir", default="runs/animator/refiner", help="refiner checkpoints (resumes from here)")
     t.add_argument("--weights-dir", default=None, help="where to write the weights (default: the repo's weights/)")
     t.set_defaults(func=_train_animator)
@@ -347,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="measure a model into reports/: `faceanim evaluate emotion`")
     esub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
     e = esub.add_parser("emotion", help="accuracy, F1, calibration, CK+ intensity, CK+48, robustness")
-    e.add_argument("--model", default=None, help="weights name in weights/ (default: emotion_resnet_ft2) or 'fer'")
+    e.add_argument("--model", default=None, help=f"weights name in weights/ (default: {DEFAULT_RECOGNIZER}) or 'fer'")
     e.add_argument("--output", default=None, help="report folder (default: reports/)")
     e.add_argument("--quick", action="store_true", help="600 faces per split and 2 CK+ folds (smoke run)")
     e.add_argument("--peer", action="append", help="also run this recognizer on the same faces (e.g. fer)")
@@ -359,34 +391,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("animate", help="animate the face in a photo toward an emotion or with a driving video")
     p.add_argument("photo", help="image with a face (the largest is animated)")
-    p.add_argument("--emotion", choices=["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"])
-    p.add_argument("--intensity", type=float, default=1.0, help="0-1 (with --emotion)")
-    p.add_argument("--frames", type=int, default=24, help="frames from neutral to the target (with --emotion)")
-    p.add_argument("--hold", type=int, default=12, help="extra frames holding the target (with --emotion)")
-    p.add_argument("--easing", default="smoothstep", choices=["smoothstep", "linear", "ckplus"])
-    p.add_argument("--gain", type=float, default=1.0,
+    p.add_argument("--emotion", choices=EMOTIONS)
+    emo = Animator.emotion
+    p.add_argument("--intensity", type=float, default=_default(emo, "intensity"), help="0-1 (with --emotion)")
+    p.add_argument("--frames", type=int, default=_default(emo, "frames"),
+                   help="frames from neutral to the target (with --emotion)")
+    p.add_argument("--hold", type=int, default=_default(emo, "hold"),
+                   help="extra frames holding the target (with --emotion)")
+    p.add_argument("--easing", default=_default(emo, "easing"), choices=EASINGS)
+    p.add_argument("--gain", type=float, default=_default(emo, "gain"),
                    help="exaggerate the learned motion and texture (1 = the measured CK+ apex, up to 3)")
-    p.add_argument("--texture", type=float, default=1.0,
-                   help="expression texture (creases, teeth) with --emotion: 0 (geometry only) to 2, 1 = CK+ mean")
-    p.add_argument("--uncalibrated", action="store_true",
-                   help="with --emotion: intensity 1 is the mean measured CK+ apex, not the per-emotion calibrated "
-                        "one that reads like real apex faces")
-    p.add_argument("--source-expression", default="auto",
-                   choices=["auto", "neutral", "angry", "disgust", "fear", "happy", "sad", "surprise"],
+    p.add_argument("--source-expression", default=_default(emo, "source_expression"),
+                   choices=("auto", NEUTRAL, *EXPRESSIONS),
                    help="with --emotion: the photo's own expression, taken out along the way (auto: read by the "
                         "recognizer; neutral: take nothing out)")
-    p.add_argument("--fps", type=float, default=25.0)
+    p.add_argument("--fps", type=float, default=_default(emo, "fps"))
     p.add_argument("--driving", help="video whose face motion to reproduce")
-    p.add_argument("--mode", default="relative", choices=["relative", "absolute"], help="with --driving")
-    p.add_argument("--reference", default="first", choices=["first", "best"],
+    p.add_argument("--mode", default=_default(Animator.drive, "mode"), choices=DRIVING_MODES, help="with --driving")
+    p.add_argument("--reference", default=_default(Animator.drive, "reference"), choices=["first", "best"],
                    help="driving frame the motion is measured from: the first, or the closest to the photo's pose")
     p.add_argument("--max-frames", type=int, default=None, help="with --driving: stop after this many frames")
-    p.add_argument("--keypoints", type=int, default=68, help="landmarks that drive the warp (5-68)")
-    p.add_argument("--filter", default="one_euro", choices=["one_euro", "gru", "constant_velocity"])
-    p.add_argument("--filter-strength", type=float, default=0.0, help="keypoint smoothing, 0 (off) to 1")
-    p.add_argument("--gaussian", type=float, default=0.0, help="Gaussian post-filter strength, 0 (off) to 1")
-    p.add_argument("--warp-only", action="store_true", help="skip the refinement generator")
-    p.add_argument("--crop", action="store_true", help="write the 256 px face crop instead of the full photo")
+    _add_settings(p, AnimationSettings)
     p.add_argument("-o", "--output", required=True, help="output video (.mp4, .avi or .gif)")
     p.set_defaults(func=_animate)
 
@@ -398,12 +423,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.run_precision:  # one setting for every model this run loads (faceanim.runtime reads it)
+        os.environ["FACEANIM_PRECISION"] = args.run_precision
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
     if getattr(args, "min_score", "absent") is None:
         args.min_score = {"mtcnn": 0.9, "haar": 0.3}[args.detector]
-    if not 0.0 <= getattr(args, "threshold", 0.0) <= 1.0:
+    if getattr(args, "threshold", None) is not None and not 0.0 <= args.threshold <= 1.0:
         print(f"faceanim {args.command}: error: --threshold must be in [0, 1], got {args.threshold}", file=sys.stderr)
         return 2
     try:

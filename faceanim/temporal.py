@@ -7,13 +7,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Hashable
 
 import numpy as np
 
 from .errors import SettingError
+from .labels import EMOTIONS
 
-__all__ = ["EmaFilter", "label_changes"]
+__all__ = ["EmaFilter", "EmotionFilter", "Filtered", "label_changes", "SMOOTHING", "HYSTERESIS", "BAND"]
+
+#: the live filter's defaults (:class:`EmotionFilter`, the stream, the CLI and notebook 06), picked from
+#: the grid ``bench/bench_live.py`` measures: they halve label flicker on the face videos and keep the
+#: apex-frame accuracy on CK+ sequences (the last third of each sequence loses about 3 points: the
+#: filter lags a fast onset)
+SMOOTHING, HYSTERESIS, BAND = 0.3, 0.1, 0.1
 
 
 class EmaFilter:
@@ -52,6 +60,27 @@ def label_changes(labels, times) -> tuple[int, float]:
     return changes, (changes / span if span > 0 else 0.0)
 
 
+@dataclass
+class Filtered:
+    """What :class:`EmotionFilter` makes of one reading.
+
+    Attributes:
+        probabilities: ``(7,)`` smoothed class probabilities (:data:`~faceanim.labels.EMOTIONS` order).
+        intensity: smoothed intensity, 0..1.
+        label: index of the label kept after hysteresis.
+        expressive: whether the face counts as showing an emotion (threshold with a band).
+    """
+
+    probabilities: np.ndarray
+    intensity: float
+    label: int
+    expressive: bool
+
+    @property
+    def name(self) -> str:
+        return EMOTIONS[self.label]
+
+
 class EmotionFilter:
     """Per-face smoothing of emotion readings: an EMA on probabilities and intensity, then hysteresis.
 
@@ -63,16 +92,16 @@ class EmotionFilter:
     ``band=0`` the readings pass through unchanged.
     """
 
-    def __init__(self, strength: float = 0.5, hysteresis: float = 0.1, band: float = 0.05, reset_after: int = 30):
+    def __init__(self, strength: float = SMOOTHING, hysteresis: float = HYSTERESIS, band: float = BAND,
+                 reset_after: int = 30):
         if not 0.0 <= hysteresis <= 1.0 or not 0.0 <= band <= 0.5:
             raise SettingError(f"hysteresis must be in [0, 1] and band in [0, 0.5], got {hysteresis}, {band}")
         self.ema = EmaFilter(strength, reset_after)
         self.strength, self.hysteresis, self.band = self.ema.strength, float(hysteresis), float(band)
         self._label: dict[Hashable, tuple[int, bool]] = {}
 
-    def __call__(self, key: Hashable, probs, intensity: float, step: int,
-                 threshold: float) -> tuple[np.ndarray, float, int, bool]:
-        """``(probabilities, intensity, label index, expressive)`` after smoothing, for one face."""
+    def __call__(self, key: Hashable, probs, intensity: float, step: int, threshold: float) -> "Filtered":
+        """One face's reading after smoothing and hysteresis."""
         fresh = key not in self.ema._state or step - self.ema._state[key][1] > self.ema.reset_after
         s = self.ema(key, np.append(np.asarray(probs, np.float64), intensity), step)
         p = s[:-1] / s[:-1].sum()
@@ -85,7 +114,7 @@ class EmotionFilter:
             label = best if p[best] - p[prev[0]] > self.hysteresis else prev[0]
             on = v >= threshold - self.band if prev[1] else v >= threshold + self.band
         self._label[key] = (label, on)
-        return p, v, label, on
+        return Filtered(p, v, label, bool(on))
 
     def reset(self) -> None:
         self.ema.reset()

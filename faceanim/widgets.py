@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-__all__ = ["Slider", "Dropdown", "Checkbox", "controls", "decode_upload", "image_upload"]
+from .errors import FaceanimError, MediaError
+
+__all__ = ["Slider", "Dropdown", "Checkbox", "Controls", "controls", "decode_upload", "image_upload"]
 
 
 @dataclass
@@ -55,30 +57,100 @@ class Checkbox:
         return w.Checkbox(value=self.value, description=self.description or name)
 
 
-def controls(fn: Callable[..., Any], interactive: bool = True, **specs: Slider | Dropdown | Checkbox):
+class Controls:
+    """The widgets :func:`controls` made, and the output they drive (shown once, wherever the call stands).
+
+    Attributes:
+        widgets: one ipywidget per keyword, by name.
+        output: the ``ipywidgets.Output`` the function draws into.
+        box: both, as one ``VBox``.
+    """
+
+    def __init__(self, fn: Callable[..., Any], widgets: dict[str, Any]):
+        import ipywidgets as w
+
+        self.fn, self.widgets = fn, widgets
+        self.output = w.Output()
+        self.box = w.VBox([w.HBox(list(widgets.values())), self.output])
+        self._shown = False
+        for widget in widgets.values():
+            widget.observe(lambda _change: self.redraw(), names="value")
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return {name: widget.value for name, widget in self.widgets.items()}
+
+    def redraw(self) -> None:
+        """Call the function with the widgets' values and show what it draws in :attr:`output`."""
+        with self.output:
+            self.output.clear_output(wait=True)
+            _show(self.fn, self.values)
+
+    def _ipython_display_(self) -> None:  # the cell's value: the box once, never twice
+        if not self._shown:
+            from IPython.display import display
+
+            display(self.box)
+            self._shown = True
+
+
+def _show(fn: Callable[..., Any], values: dict[str, Any], failed: str = "cannot draw with these settings") -> None:
+    """Run ``fn(**values)`` and display its result, and every pyplot figure it opened, right here.
+
+    A figure left to matplotlib's inline backend is only drawn when a cell finishes, so after a widget
+    change (no cell runs) it would never appear, and on the first call it would land outside the widget.
+    A :class:`~faceanim.errors.FaceanimError` (a bad combination of settings) is printed, not raised.
+    """
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+    from matplotlib.figure import Figure
+
+    before = set(plt.get_fignums())
+    try:
+        result = fn(**values)
+    except FaceanimError as exc:
+        print(f"{failed}: {exc}")
+        result = None
+    shown = []
+    if isinstance(result, Figure):
+        display(result)
+        shown.append(result)
+    elif result is not None:
+        display(result)
+    for num in sorted(set(plt.get_fignums()) - before):
+        fig = plt.figure(num)
+        if fig not in shown:
+            display(fig)
+        shown.append(fig)
+    for fig in shown:
+        plt.close(fig)
+
+
+def controls(fn: Callable[..., Any], interactive: bool = True, report: Any = None, figure: str | None = None,
+             **specs: Slider | Dropdown | Checkbox):
     """Show ``fn`` behind one control per keyword (interactive), or call it once with the defaults.
 
-    ``fn`` should draw (e.g. return or show a matplotlib figure); its return value is displayed.
-    Returns the ipywidgets container when interactive, else ``fn``'s result.
+    ``fn`` draws: it returns a matplotlib figure (or anything IPython can display), or opens one with
+    pyplot. Interactive, the figure is redrawn inside the widget on every change and a :class:`Controls`
+    is returned (shown once, even as the cell's value). Static (papermill), ``fn``'s result is returned,
+    and saved as ``<figure>.png`` through ``report`` (a :class:`~faceanim.report.ReportWriter`) when both
+    are given.
     """
     if not interactive:
-        return fn(**{name: spec.value for name, spec in specs.items()})
-    import ipywidgets as w
-    from IPython.display import display
-
-    widgets = {name: spec.widget(name) for name, spec in specs.items()}
-    out = w.interactive_output(fn, widgets)
-    box = w.VBox([w.HBox(list(widgets.values())), out])
-    display(box)
-    return box
+        result = fn(**{name: spec.value for name, spec in specs.items()})
+        if report is not None and figure:
+            report.figure(result, figure)
+        return result
+    handle = Controls(fn, {name: spec.widget(name) for name, spec in specs.items()})
+    handle._ipython_display_()
+    handle.redraw()
+    return handle
 
 
 def decode_upload(content: bytes):
     """RGB array from the bytes of an uploaded image file; a :class:`MediaError` if they are not an image."""
     import cv2
     import numpy as np
-
-    from .errors import MediaError
 
     arr = cv2.imdecode(np.frombuffer(bytes(content), np.uint8), cv2.IMREAD_COLOR)
     if arr is None:
@@ -88,7 +160,10 @@ def decode_upload(content: bytes):
 
 def image_upload(on_image: Callable[[Any], Any], interactive: bool = True):
     """A file-upload button that calls ``on_image(rgb_array)`` with each uploaded photo (JupyterLab only;
-    under papermill nothing is shown and the notebook's ``photo`` parameter is used instead)."""
+    under papermill nothing is shown and the notebook's ``photo`` parameter is used instead).
+
+    What ``on_image`` returns (e.g. a figure of the new photo) is shown under the button.
+    """
     if not interactive:
         return None
     import ipywidgets as w
@@ -105,10 +180,12 @@ def image_upload(on_image: Callable[[Any], Any], interactive: bool = True):
         message.clear_output()
         with message:
             try:
-                on_image(decode_upload(item["content"]))
-                print(f"using {item.get('name', 'the upload')}")
-            except Exception as exc:  # shown to the user, not raised inside the widget callback
+                image = decode_upload(item["content"])
+            except MediaError as exc:
                 print(f"could not use this photo: {exc}")
+                return
+            print(f"using {item.get('name', 'the upload')}")
+            _show(lambda: on_image(image), {}, failed="could not use this photo")
 
     button.observe(changed, names="value")
     box = w.VBox([button, message])

@@ -568,13 +568,6 @@ def test_expressive_summary_counts_what_still_reads_as_the_photo():
     assert _summ_expressive(pd.DataFrame()) == {}
 
 
-def test_cli_parts_match_the_trainer():
-    from faceanim.animate.train import PARTS
-    from faceanim.cli import ANIMATOR_PARTS
-
-    assert ANIMATOR_PARTS == PARTS
-
-
 def test_emotion_summary_keeps_variants_out_of_the_target_figures():
     import pandas as pd
 

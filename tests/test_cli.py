@@ -36,3 +36,45 @@ def test_detect_bad_path_exits_2_with_a_message(tmp, capsys):
     (tmp / "notes.png").write_text("hello")
     assert main(["detect", str(tmp / "notes.png")]) == 2
     assert "not an image" in capsys.readouterr().err
+
+
+def test_cli_defaults_are_the_librarys_own():
+    """The CLI's flags are built from the settings dataclasses: with no flags given, each command's
+    settings equal the library's defaults (the committed weights were made with them)."""
+    import inspect
+
+    from faceanim.animate import Animator
+    from faceanim.animate.animator import AnimationSettings
+    from faceanim.animate.refine import RefinerConfig
+    from faceanim.animate.train import PARTS
+    from faceanim.cli import _settings, build_parser
+    from faceanim.emotion.train import TrainConfig
+    from faceanim.video.stream import StreamSettings
+
+    parser = build_parser()
+    args = parser.parse_args(["train", "emotion"])
+    assert _settings(args, TrainConfig) == TrainConfig()
+    assert TrainConfig().epochs == 50 and RefinerConfig().steps == 7000  # as the committed weights' commands
+    args = parser.parse_args(["train", "animator"])
+    assert _settings(args, RefinerConfig) == RefinerConfig() and tuple(args.parts) == PARTS
+    args = parser.parse_args(["emoji", "clip.mp4"])
+    assert _settings(args, StreamSettings) == StreamSettings()
+    args = parser.parse_args(["animate", "photo.jpg", "--emotion", "happy", "-o", "x.mp4"])
+    assert _settings(args, AnimationSettings) == AnimationSettings()
+    sig = inspect.signature(Animator.emotion).parameters
+    assert (args.hold, args.frames, args.gain, args.easing) == tuple(
+        sig[k].default for k in ("hold", "frames", "gain", "easing"))
+    flipped = parser.parse_args(["animate", "p.jpg", "--emotion", "sad", "-o", "x.mp4", "--warp-only", "--crop",
+                                 "--uncalibrated", "--keypoints", "20"])
+    st = _settings(flipped, AnimationSettings)
+    assert (st.refine, st.paste, st.calibrated, st.keypoints) == (False, False, False, 20)
+    assert parser.parse_args(["emoji", "0", "--no-reid", "--threshold", "0.6"]).reid is False
+
+
+def test_precision_flag_reaches_every_model(monkeypatch):
+    from faceanim.cli import main
+    from faceanim.runtime import compute
+
+    monkeypatch.setenv("FACEANIM_PRECISION", "auto")  # main() sets it for the run; monkeypatch restores it
+    assert main(["--precision", "fp32", "info"]) == 0
+    assert compute().precision == "fp32" and compute().reason == "asked for fp32"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from faceanim.data.fer import EMOTIONS
+from faceanim.labels import EMOTIONS
 from faceanim.emotion import EmotionNet, NetConfig, TrainConfig, create_recognizer, train_emotion
 from faceanim.emotion.evaluate import CORRUPTIONS, classification_metrics, corrupt, expected_calibration_error
 from faceanim.emotion.intensity import fit_intensity_head, spearman
@@ -96,7 +96,7 @@ def test_training_resumes_and_refuses_other_settings(tmp):
     from faceanim.data import load_fer2013
 
     fer = load_fer2013()
-    cfg = TrainConfig(epochs=2, limit=256, batch_size=64, net=SMALL, bf16=False)
+    cfg = TrainConfig(epochs=2, limit=256, batch_size=64, net=SMALL, precision="fp32")
     first = train_emotion(cfg, run_dir=tmp, data=fer, progress=False, stop_after=1, log=lambda *_: None)
     assert len(first.history) == 1 and (tmp / "checkpoint.pt").exists() and (tmp / "best.pt").exists()
     assert not [p for p in tmp.iterdir() if p.name.startswith(".")]  # no temporary files left behind
@@ -117,7 +117,7 @@ def test_training_resumes_and_refuses_other_settings(tmp):
     with pytest.raises(SettingError, match="unknown device"):
         train_emotion(cfg, run_dir=tmp / "gpu", data=fer, progress=False, device="tpu")
     # a warm restart starts from the other run's weights, with its own schedule
-    warm_cfg = TrainConfig(epochs=1, limit=256, batch_size=64, net=SMALL, bf16=False, lr=1e-9, weight_decay=0,
+    warm_cfg = TrainConfig(epochs=1, limit=256, batch_size=64, net=SMALL, precision="fp32", lr=1e-9, weight_decay=0,
                            init_from=str(tmp / "checkpoint.pt"))
     logs = []
     train_emotion(warm_cfg, run_dir=tmp / "warm", data=fer, progress=False, log=logs.append)

@@ -57,14 +57,18 @@ class AnimationSettings:
         anchors_per_side: fixed points per crop edge.
     """
 
-    keypoints: int = 68
-    filter_strength: float = 0.0
-    filter: str = "one_euro"
-    gaussian: float = 0.0
-    refine: bool = True
-    texture: float = 1.0
-    calibrated: bool = True
-    paste: bool = True
+    keypoints: int = field(default=68, metadata={"help": "landmarks that drive the warp (5-68)"})
+    filter_strength: float = field(default=0.0, metadata={"help": "keypoint smoothing, 0 (off) to 1"})
+    filter: str = field(default="one_euro", metadata={"help": "keypoint filter", "choices": FILTERS})
+    gaussian: float = field(default=0.0, metadata={"help": "Gaussian post-filter strength, 0 (off) to 1"})
+    refine: bool = field(default=True, metadata={"help": "skip the refinement generator", "flag": "--warp-only"})
+    texture: float = field(default=1.0, metadata={
+        "help": "expression texture (creases, teeth) with --emotion: 0 (geometry only) to 2, 1 = CK+ mean"})
+    calibrated: bool = field(default=True, metadata={
+        "help": "with --emotion: intensity 1 is the mean measured CK+ apex, not the per-emotion calibrated one "
+                "that reads like real apex faces", "flag": "--uncalibrated"})
+    paste: bool = field(default=True, metadata={
+        "help": "write the 256 px face crop instead of the full photo", "flag": "--crop"})
     anchors_per_side: int = 5
 
     def validate(self) -> "AnimationSettings":

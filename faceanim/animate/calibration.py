@@ -93,7 +93,7 @@ def apex_targets(recognizer, exclude_subjects=()) -> dict[str, float]:
     """Mean intensity the recognizer reads on real apex faces per emotion (CK+48; subjects in
     ``exclude_subjects`` left out)."""
     from ..data import load_ckplus48
-    from ..data.fer import EMOTIONS
+    from ..labels import EMOTIONS
 
     ck = load_ckplus48()
     subjects = np.array([str(n)[:4] for n in ck.names])

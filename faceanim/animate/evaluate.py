@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.fer import EMOTIONS
+from ..labels import EMOTIONS, EXPRESSIONS, to_emotion
 from .clips import HELDOUT_SUBJECTS, HELDOUT_VIDEOS
 
 __all__ = ["evaluate_animation", "AnimationEval", "reconstruction", "emotion_animation", "emotion_methods",
@@ -33,7 +33,7 @@ __all__ = ["evaluate_animation", "AnimationEval", "reconstruction", "emotion_ani
 
 METHODS = ("still", "affine", "warp", "warp+refine")
 LEVELS = (0.25, 0.5, 0.75, 1.0)
-TARGET_EMOTIONS = tuple(e for e in EMOTIONS if e != "neutral")
+TARGET_EMOTIONS = EXPRESSIONS
 
 
 class _Scorer:
@@ -245,11 +245,10 @@ def real_apex(recognizer, clips) -> dict:
     rows = [(c.emotion, recognizer.recognize_faces(c.frames[-1], [_face_from(c.landmarks[-1])])[0].label)
             for c in clips if c.heldout and c.kind == "ckplus"]
     if rows:
-        from .motion import _CK_NAMES
 
         per = {}
         for emo, label in rows:
-            per.setdefault(_CK_NAMES[emo], []).append(label == _CK_NAMES[emo])
+            per.setdefault(to_emotion(emo), []).append(label == to_emotion(emo))
         out["heldout_ckplus_apex"] = {"faces": len(rows), "top1": float(np.mean([x for v in per.values() for x in v])),
                                       "per_emotion": {e: float(np.mean(v)) for e, v in sorted(per.items())},
                                       "count": {e: len(v) for e, v in sorted(per.items())}}

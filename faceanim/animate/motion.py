@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..data.fer import EMOTIONS
+from ..labels import EMOTIONS, to_emotion
 from ..errors import SettingError, check_number
 from .keypoints import apply_affine, face_scale, normalizing_transform
 
@@ -27,10 +27,7 @@ __all__ = ["EmotionMotion", "learn_emotion_motion", "ease", "EASINGS", "emotion_
 EASINGS = ("smoothstep", "linear", "ckplus")
 DRIVING_MODES = ("relative", "absolute")
 #: Emotions the animator can move toward (neutral means no motion).
-ANIMATABLE = tuple(e for e in EMOTIONS)
-
-_CK_NAMES = {"anger": "angry", "disgust": "disgust", "fear": "fear", "happiness": "happy", "happy": "happy",
-             "sadness": "sad", "surprise": "surprise"}
+ANIMATABLE = EMOTIONS
 
 
 @dataclass
@@ -93,7 +90,7 @@ def learn_emotion_motion(clips, exclude_subjects=(), onset_points: int = 21) -> 
         unit = np.stack([_unit(lm) for lm in clip.landmarks])
         disp = unit - unit[0]
         final = disp[-1]
-        per.setdefault(_CK_NAMES[clip.emotion], []).append(final)
+        per.setdefault(to_emotion(clip.emotion), []).append(final)
         subjects.add(clip.person)
         # onset: projection of each frame's displacement on the final one, resampled on 0..1
         frac = (disp.reshape(len(disp), -1) @ final.reshape(-1)) / max(float((final ** 2).sum()), 1e-12)

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +32,12 @@ import torch.nn.functional as F
 
 from .._atomic import atomic_path, write_json
 from ..errors import SettingError
+from ..runtime import PRECISIONS, compute, hardware_string
+from ..weights import load_weights
 from .keypoints import border_anchors, select_keypoints
 from .warp import flow_magnitude, tps_map, warp_image
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["Generator", "Discriminator", "RefinerConfig", "train_refiner", "generator_input", "Refiner",
            "mouth_mask", "make_pair", "export_refiner"]
@@ -122,8 +127,8 @@ class Discriminator(nn.Module):
 class RefinerConfig:
     """Everything that decides a refiner training run (saved with each checkpoint)."""
 
-    steps: int = 6000
-    batch_size: int = 8
+    steps: int = field(default=7000, metadata={"help": "refiner training steps"})
+    batch_size: int = field(default=8, metadata={"help": "pairs per step"})
     patch: int = 128
     lr: float = 2e-4
     width: int = 16
@@ -134,8 +139,9 @@ class RefinerConfig:
     warmup: int = 1500
     ckplus_share: float = 0.4
     seed: int = 0
-    bf16: bool = True
-    threads: int | None = None
+    #: "auto" (bf16 where the machine runs it fast, see faceanim.runtime), "fp32" or "bf16"
+    precision: str = "auto"
+    threads: int | None = field(default=None, metadata={"help": "CPU threads (default: torch's)", "type": int})
     checkpoint_every: int = 200
 
     def validate(self) -> None:
@@ -144,6 +150,8 @@ class RefinerConfig:
                                f"(got {self.steps}, {self.batch_size}, {self.patch})")
         if not 0 <= self.ckplus_share <= 1:
             raise SettingError(f"ckplus_share must be in [0, 1], got {self.ckplus_share}")
+        if self.precision not in PRECISIONS:
+            raise SettingError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
 
 def make_pair(clip, s: int, t: int, n_keypoints: int = 68, anchors: np.ndarray | None = None):
@@ -221,18 +229,16 @@ def train_refiner(clips, config: RefinerConfig | None = None, run_dir: str | os.
     """
     from tqdm.auto import tqdm
 
-    from ..emotion.train import hardware_string
-
     cfg = config or RefinerConfig()
     cfg.validate()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    settings = compute(cfg.precision, device="cpu", threads=cfg.threads)
+    logger.info("training the refiner with %s", settings.describe())
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = run_dir / "checkpoint.pt"
     torch.manual_seed(cfg.seed)
     gen, disc = Generator(cfg.width), Discriminator()
-    gen, disc = gen.to(memory_format=torch.channels_last), disc.to(memory_format=torch.channels_last)
+    gen, disc = gen.to(memory_format=settings.memory_format()), disc.to(memory_format=settings.memory_format())
     opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     step, history, spent = 0, [], 0.0
@@ -260,8 +266,8 @@ def train_refiner(clips, config: RefinerConfig | None = None, run_dir: str | os.
 
     def validate() -> float:
         gen.eval()
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-            errs = [F.l1_loss(gen(x.contiguous(memory_format=torch.channels_last)).float(), y).item() / 2
+        with torch.no_grad(), settings.autocast():
+            errs = [F.l1_loss(gen(x.contiguous(memory_format=settings.memory_format())).float(), y).item() / 2
                     for x, y in val]
         gen.train()
         return float(np.mean(errs)) if errs else float("nan")
@@ -270,7 +276,7 @@ def train_refiner(clips, config: RefinerConfig | None = None, run_dir: str | os.
         state = {"generator": gen.state_dict(), "discriminator": disc.state_dict(), "opt_g": opt_g.state_dict(),
                  "opt_d": opt_d.state_dict(), "config": dataclasses.asdict(cfg), "step": step,
                  "history": history, "seconds": spent, "rng": rng.bit_generator.state,
-                 "hardware": hardware_string(torch.device("cpu")), "torch": torch.__version__}
+                 "hardware": hardware_string("cpu"), "precision": settings.precision, "torch": torch.__version__}
         _save(state, ckpt_path)
         write_json(run_dir / "history.json", history)
         return state
@@ -283,10 +289,10 @@ def train_refiner(clips, config: RefinerConfig | None = None, run_dir: str | os.
     state = None
     while step < cfg.steps and (stop_after is None or done_now < stop_after):
         x, y = sampler.batch(cfg.batch_size, cfg.patch)
-        x, y = x.contiguous(memory_format=torch.channels_last), y.contiguous(memory_format=torch.channels_last)
+        x, y = x.contiguous(memory_format=settings.memory_format()), y.contiguous(memory_format=settings.memory_format())
         cond = x[:, 3:4]
         gan_on = step >= cfg.warmup
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        with settings.autocast():
             fake = gen(x)
             if gan_on:
                 d_real = disc(y, cond)
@@ -299,7 +305,7 @@ def train_refiner(clips, config: RefinerConfig | None = None, run_dir: str | os.
         l1 = F.l1_loss(fake, y)
         loss_g = cfg.l1_weight * l1
         if gan_on:
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            with settings.autocast():
                 f_fake = disc(fake, cond)
                 with torch.no_grad():
                     f_real = disc(y, cond)
@@ -338,26 +344,29 @@ def train_refiner(clips, config: RefinerConfig | None = None, run_dir: str | os.
 
 
 class Refiner:
-    """A trained generator ready for inference (bf16 on the CPU): ``refine(warped, mapping, src_lm, dst_lm)``."""
+    """A trained generator ready for inference: ``refine(warped, mapping, src_lm, dst_lm)``.
 
-    def __init__(self, generator: Generator, bf16: bool = True, meta: dict | None = None):
-        self.net = generator.eval().to(memory_format=torch.channels_last)
-        self.bf16, self.meta = bf16, meta or {}
+    ``precision`` is ``None`` (chosen by :func:`faceanim.runtime.compute`: bf16 only where the CPU runs it
+    fast), ``"fp32"`` or ``"bf16"``.
+    """
+
+    def __init__(self, generator: Generator, precision: str | None = None, meta: dict | None = None):
+        self.compute = compute(precision, device="cpu")
+        self.net = generator.eval().to(memory_format=self.compute.memory_format())
+        self.meta = meta or {}
 
     @classmethod
-    def load(cls, name: str = "animator_refiner", bf16: bool = True, root=None) -> "Refiner":
-        from ..weights import load_weights
-
+    def load(cls, name: str = "animator_refiner", precision: str | None = None, root=None) -> "Refiner":
         state, meta = load_weights(name, root=root, kind="animator_refiner")
         gen = Generator(state["config"]["width"])
         gen.load_state_dict(state["generator"])
-        return cls(gen, bf16, meta)
+        return cls(gen, precision, meta)
 
     @torch.no_grad()
     def refine_batch(self, inputs: np.ndarray) -> np.ndarray:
         """``(B, 6, S, S)`` generator inputs -> ``(B, S, S, 3)`` uint8 frames."""
-        x = torch.from_numpy(np.ascontiguousarray(inputs)).contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+        x = torch.from_numpy(np.ascontiguousarray(inputs)).contiguous(memory_format=self.compute.memory_format())
+        with self.compute.autocast():
             y = self.net(x).float()
         return ((y.permute(0, 2, 3, 1).numpy() + 1.0) * 127.5 + 0.5).clip(0, 255).astype(np.uint8)
 

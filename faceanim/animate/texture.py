@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import SettingError
 from .keypoints import above_brows, border_anchors
-from .motion import _CK_NAMES
+from ..labels import to_emotion
 from .warp import tps_map, warp_image
 
 __all__ = ["ExpressionTexture", "learn_expression_texture", "apply_texture", "face_mask", "eyes_mask",
@@ -241,7 +241,7 @@ def learn_expression_texture(clips, exclude_subjects=(), blur: float = 1.5, offs
     for c in ck:
         neutral = to_canon(c.frames[0], c.landmarks[0])
         apex = to_canon(c.frames[-1], c.landmarks[-1])
-        per.setdefault(_CK_NAMES[c.emotion], []).append(np.log((apex + offset) / (neutral + offset)))
+        per.setdefault(to_emotion(c.emotion), []).append(np.log((apex + offset) / (neutral + offset)))
     keep = face_mask(canon, size) * (1.0 - eyes_mask(canon, size))
 
     def finish(maps):

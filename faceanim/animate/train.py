@@ -23,13 +23,16 @@ __all__ = ["train_animator", "PARTS"]
 PARTS = ("motion", "texture", "gru", "refiner", "calibration")
 
 
-def train_animator(steps: int = 7000, run_dir: str | os.PathLike = "runs/animator/refiner", parts=PARTS,
+def train_animator(steps: int | None = None, run_dir: str | os.PathLike = "runs/animator/refiner", parts=PARTS,
                    weights_root: str | os.PathLike | None = None, progress: bool = True, log=print,
                    clips=None, gru_steps: int = 1500, **refiner_kwargs) -> dict[str, Path]:
-    """Train the parts named in ``parts`` and write their weights; returns name -> weights path."""
+    """Train the parts named in ``parts`` and write their weights; returns name -> weights path.
+
+    ``steps`` and ``refiner_kwargs`` go to :class:`~faceanim.animate.refine.RefinerConfig` (its defaults
+    made the committed refiner)."""
     import torch
 
-    from ..emotion.train import hardware_string
+    from ..runtime import hardware_string
     from ..errors import SettingError
     from ..weights import save_weights
     from .clips import HELDOUT_SUBJECTS, HELDOUT_VIDEOS, load_clips
@@ -68,7 +71,7 @@ def train_animator(steps: int = 7000, run_dir: str | os.PathLike = "runs/animato
                                            root=weights_root)
         log(f"keypoint GRU: {info}")
     if "refiner" in parts:
-        cfg = RefinerConfig(steps=steps, **refiner_kwargs)
+        cfg = RefinerConfig(**({"steps": steps} if steps is not None else {}), **refiner_kwargs)
         state = train_refiner(clips, cfg, run_dir=run_dir, progress=progress, log=log)
         if state["step"] >= cfg.steps:
             best_path = Path(run_dir) / "best.pt"

@@ -11,12 +11,9 @@ import numpy as np
 
 from ..config import dataset_path
 from ..errors import FaceanimError
-from .fer import EMOTIONS
+from ..labels import ALIASES, EMOTIONS, NEUTRAL, label_id, to_emotion
 
 __all__ = ["CKSequence", "CKPlusSequences", "CKPlus48", "load_ckplus_sequences", "load_ckplus48"]
-
-_CK_TO_FER = {"anger": 0, "disgust": 1, "fear": 2, "happiness": 3, "happy": 3, "sadness": 4, "surprise": 5}
-
 
 @dataclass
 class CKSequence:
@@ -30,7 +27,7 @@ class CKSequence:
     @property
     def fer_label(self) -> int:
         """The emotion as a FER-2013 label id."""
-        return _CK_TO_FER[self.emotion]
+        return label_id(self.emotion)
 
     @property
     def progress(self) -> np.ndarray:
@@ -127,6 +124,6 @@ def load_ckplus48(path: str | os.PathLike | None = None) -> CKPlus48:
         images, labels = z["images"].astype(np.uint8), z["labels"].astype(np.int64)
         classes = tuple(z["class_names"].astype(str))
         names = z["names"].astype(str)
-    mapping = np.array([_CK_TO_FER.get(c, -1) for c in classes])
+    mapping = np.array([label_id(c) if c.lower() in ALIASES and to_emotion(c) != NEUTRAL else -1 for c in classes])
     return CKPlus48(images=images, labels=mapping[labels], original_labels=labels, original_classes=classes,
                     subjects=np.array([n[:4] for n in names]), names=names)

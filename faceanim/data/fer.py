@@ -11,21 +11,19 @@ import numpy as np
 
 from ..config import data_dir, dataset_path
 from ..errors import DataNotFoundError, FaceanimError
+from ..labels import ALIASES, EMOTIONS
 
 __all__ = ["EMOTIONS", "SPLITS", "FERPLUS_COLUMNS", "FER2013", "load_fer2013", "read_ferplus_csv"]
 
 log = logging.getLogger(__name__)
 
-#: FER-2013's class order (label ids 0..6). Every model and table in faceanim uses it.
-EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 SPLITS = ("Training", "PublicTest", "PrivateTest")
 #: Column order of FER+'s fer2013new.csv vote columns.
 FERPLUS_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt",
                    "unknown", "NF")
 # FER+ vote column -> FER-2013 label id (contempt, unknown and NF have none).
 _FERPLUS_TO_FER = {0: 6, 1: 3, 2: 5, 3: 4, 4: 0, 5: 1, 6: 2}
-_FOLDER_ALIASES = {"angry": 0, "anger": 0, "disgust": 1, "fear": 2, "happy": 3, "happiness": 3, "sad": 4,
-                   "sadness": 4, "surprise": 5, "neutral": 6}
+_FOLDER_ALIASES = {word: EMOTIONS.index(name) for word, name in ALIASES.items()}
 
 
 @dataclass

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from ..labels import EMOTIONS
+
 __all__ = ["export_emotion_weights"]
 
 
@@ -50,7 +52,7 @@ def export_emotion_weights(run_dir: str | os.PathLike, name: str = "emotion_resn
         log(f"intensity head fitted on {len(ck)} CK+ sequences ({head['seconds']} s)")
     metadata = {
         "kind": "emotion",
-        "classes": ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"],
+        "classes": list(EMOTIONS),
         "input": "48x48 gray face aligned with faceanim's 'fer' template (FER-2013 framing)",
         "net": cfg["net"], "train_config": {k: v for k, v in cfg.items() if k != "net"},
         "epoch": state["epoch"], "public_test_accuracy": state["public_acc"],

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .model import predict_logits
+
 __all__ = ["CKAligned", "align_ckplus", "fer_anchor_faces", "fit_intensity_head", "intensity_cross_validation",
            "IntensityCV", "spearman", "fit_final_head"]
 
@@ -192,26 +194,28 @@ class IntensityCV:
 
 
 def intensity_cross_validation(model, ck: CKAligned, fer=None, n_folds: int | None = None,
-                               progress: bool = True, **fit_kwargs) -> IntensityCV:
+                               progress: bool = True, anchors: int | None = None, settings=None,
+                               **fit_kwargs) -> IntensityCV:
     """Score every CK+ sequence with a head fitted without its subject (one fold per subject by default).
+
+    ``anchors`` caps the FER+ anchor faces of each kind (None: :func:`fer_anchor_faces`' default);
+    ``settings`` is the :class:`~faceanim.runtime.Compute` to run the network with.
 
     Also scores two softmax baselines on the same frames: ``1 - p(neutral)`` and the top probability.
     """
     import pandas as pd
     import torch
 
-    from .train import predict_logits
-
-    embed = lambda imgs: predict_logits(model, imgs, with_intensity=True)  # noqa: E731
     seq_logits, seq_feats = [], []
     for crops in ck.crops:
-        logits, _, f = embed(crops)
-        seq_logits.append(torch.softmax(logits, 1).numpy())
-        seq_feats.append(f.numpy())
+        out = predict_logits(model, crops, settings=settings)
+        seq_logits.append(torch.softmax(out.logits, 1).numpy())
+        seq_feats.append(out.features.numpy())
     neutral = expressive = None
     if fer is not None:
-        n_img, e_img = fer_anchor_faces(fer)
-        neutral, expressive = embed(n_img)[2].numpy(), embed(e_img)[2].numpy()
+        n_img, e_img = fer_anchor_faces(fer, **({"limit": anchors} if anchors else {}))
+        neutral = predict_logits(model, n_img, settings=settings).features.numpy()
+        expressive = predict_logits(model, e_img, settings=settings).features.numpy()
     subjects = sorted(set(ck.subjects))
     n_folds = n_folds or len(subjects)
     groups = [subjects[i::n_folds] for i in range(n_folds)]
@@ -239,14 +243,12 @@ def fit_final_head(model, ck: CKAligned, fer=None, **fit_kwargs) -> tuple[np.nda
     """Fit the shipped head on every CK+ subject (plus FER+ anchors) and install it in ``model``."""
     import torch
 
-    from .train import predict_logits
-
-    feats = [predict_logits(model, c, with_intensity=True)[2].numpy() for c in ck.crops]
+    feats = [predict_logits(model, c).features.numpy() for c in ck.crops]
     neutral = expressive = None
     if fer is not None:
         n_img, e_img = fer_anchor_faces(fer)
-        neutral = predict_logits(model, n_img, with_intensity=True)[2].numpy()
-        expressive = predict_logits(model, e_img, with_intensity=True)[2].numpy()
+        neutral = predict_logits(model, n_img).features.numpy()
+        expressive = predict_logits(model, e_img).features.numpy()
     w, b = fit_intensity_head(feats, neutral, expressive, **fit_kwargs)
     with torch.no_grad():
         model.intensity.weight.copy_(torch.from_numpy(w).view(1, -1))

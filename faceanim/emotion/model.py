@@ -1,7 +1,7 @@
 """The emotion network: a small residual CNN for 48x48 gray faces, with an intensity head.
 
-It is sized for the CPU: about 2M parameters, well over 1,000 aligned faces a second in bf16 batches
-on 2 cores (``bench/bench_emotion.py`` measures it). Every input is standardised per image inside the
+It is sized for the CPU: about 2M parameters, hundreds of aligned faces a second on 2 cores, in fp32 or
+in bf16 where the CPU has bf16 units (``bench/bench_emotion.py`` measures both, and names the CPU). Every input is standardised per image inside the
 network, so a darker or brighter photo reaches the convolutions unchanged.
 """
 
@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["NetConfig", "EmotionNet"]
+from ..runtime import Compute, compute
+
+__all__ = ["NetConfig", "EmotionNet", "NetOutputs", "predict_logits", "to_tensor"]
 
 
 @dataclass
@@ -111,3 +114,48 @@ class EmotionNet(nn.Module):
         """``(logits, intensity_logit, features)`` in one pass (eval mode)."""
         f = self.features(x)
         return self.classifier(f), self.intensity(f).squeeze(1), f
+
+
+@dataclass
+class NetOutputs:
+    """What :func:`predict_logits` returns: class logits ``(N, 7)``, intensity logits ``(N,)`` (``sigmoid``
+    gives 0..1) and the embeddings ``(N, D)`` the intensity head reads; all fp32 on the CPU."""
+
+    logits: torch.Tensor
+    intensity: torch.Tensor
+    features: torch.Tensor
+
+
+def to_tensor(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``(N, H, W)`` uint8 gray faces as ``(N, 1, H, W)`` floats in [0, 1] on ``device``."""
+    return torch.from_numpy(np.ascontiguousarray(images)).to(device).float().div_(255.0).unsqueeze(1)
+
+
+@torch.inference_mode()
+def predict_logits(model: EmotionNet, images: np.ndarray, batch_size: int = 256, flip_tta: bool = True,
+                   settings: Compute | None = None) -> NetOutputs:
+    """Run ``model`` on ``(N, 48, 48)`` uint8 faces (averaged with the mirror image if ``flip_tta``).
+
+    ``settings`` decides the precision (default: :func:`faceanim.runtime.compute`); the model is run on
+    the device its parameters are on.
+    """
+    settings = settings or compute()
+    device = next(model.parameters()).device
+    model.eval()
+    outs, ints, feats = [], [], []
+    for s in range(0, len(images), batch_size):
+        x = to_tensor(images[s:s + batch_size], device).contiguous(memory_format=settings.memory_format())
+        if flip_tta:
+            x = torch.cat([x, x.flip(3)])
+        with settings.autocast():
+            logits, inten, f = model.forward_all(x)
+        logits, inten, f = logits.float(), inten.float(), f.float()
+        if flip_tta:
+            k = len(x) // 2
+            logits, inten, f = (logits[:k] + logits[k:]) / 2, (inten[:k] + inten[k:]) / 2, (f[:k] + f[k:]) / 2
+        outs.append(logits.cpu())
+        ints.append(inten.cpu())
+        feats.append(f.cpu())
+    if not outs:
+        return NetOutputs(torch.zeros((0, model.config.n_classes)), torch.zeros(0), torch.zeros((0, model.feature_dim)))
+    return NetOutputs(torch.cat(outs), torch.cat(ints), torch.cat(feats))

@@ -14,11 +14,15 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 import numpy as np
+import torch
 
-from ..data.fer import EMOTIONS
+from ..labels import EMOTIONS
 from ..errors import BackendError, MediaError, SettingError
 from ..face._registry import Registry
 from ..face.types import Face
+from ..runtime import compute
+from ..weights import load_weights
+from .model import EmotionNet, NetConfig, NetOutputs, predict_logits
 
 __all__ = ["EmotionReading", "Recognizer", "EmotionRecognizer", "create_recognizer", "available_recognizers",
            "DEFAULT_RECOGNIZER", "DEFAULT_THRESHOLD", "readings_to_frame", "to_gray48"]
@@ -189,60 +193,58 @@ class EmotionRecognizer(Recognizer):
         threshold: intensity threshold (0..1) for :attr:`EmotionReading.shown`.
         flip_tta: average with the mirrored face (+0.6 point on PrivateTest here, half the speed).
         detector: face detector used by :meth:`recognize` on whole images.
-        batch_size, device, bf16: inference settings (bf16 is fast on CPUs with AMX; small batches of 16
-            stay in cache and were fastest here, see ``bench/bench_emotion.py``).
+        batch_size: faces per forward pass (small batches of 16 stay in cache and were fastest here, see
+            ``bench/bench_emotion.py``).
+        device, precision: where and how to run (``None``: chosen by :func:`faceanim.runtime.compute`,
+            bf16 only where the CPU runs it fast; ``"fp32"`` / ``"bf16"`` force it).
     """
 
     kind = "emotion"
 
     def __init__(self, weights: str = DEFAULT_RECOGNIZER, threshold: float = DEFAULT_THRESHOLD,
                  flip_tta: bool = True, detector: str = "mtcnn", batch_size: int = 16,
-                 device: str | None = None, bf16: bool = True, weights_root: str | os.PathLike | None = None):
-        import torch
-
-        from ..weights import load_weights
-        from .model import EmotionNet, NetConfig
+                 device: str | None = None, precision: str | None = None,
+                 weights_root: str | os.PathLike | None = None):
 
         if not 0.0 <= threshold <= 1.0:
             raise SettingError(f"threshold must be in [0, 1], got {threshold}")
         state, meta = load_weights(weights, root=weights_root, kind=self.kind)
         self.name, self.metadata, self.threshold = weights, meta, float(threshold)
-        self.flip_tta, self.batch_size, self.bf16 = flip_tta, batch_size, bf16
-        self.device = torch.device(device or "cpu")
+        self.flip_tta, self.batch_size = flip_tta, batch_size
+        self.compute = compute(precision, device=device)
+        self.device = self.compute.torch_device
         self.model = EmotionNet(NetConfig.from_dict(meta["net"]))
         self.model.load_state_dict(state["model"])
         self.model.fuse_for_inference()  # BatchNorm folded into the convolutions: same outputs, ~15% faster
-        self.model.to(self.device).to(memory_format=torch.channels_last).eval()
+        self.model.to(self.device).to(memory_format=self.compute.memory_format()).eval()
         self.input_size = self.model.config.input_size
         self._detector_name = detector
         self._pipeline = None
 
     def __repr__(self) -> str:
-        acc = self.metadata.get("metrics", {}).get("private_test_accuracy")
-        extra = f", PrivateTest acc {acc:.3f}" if acc else ""
-        return f"EmotionRecognizer({self.name!r}, threshold={self.threshold}{extra})"
+        # the figure the weights were chosen on; PrivateTest is measured apart (`faceanim evaluate emotion`)
+        acc = self.metadata.get("public_test_accuracy")
+        extra = f", PublicTest acc {acc:.3f}" if acc is not None else ""
+        return f"EmotionRecognizer({self.name!r}, threshold={self.threshold}, {self.compute.precision}{extra})"
 
-    def predict(self, crops: np.ndarray | Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """``(probabilities (N, 7), intensity (N,))`` for aligned face crops (any size, gray or RGB)."""
-        import torch
-
-        from .train import predict_logits
-
+    def predict(self, crops: np.ndarray | Sequence[np.ndarray],
+                flip_tta: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(probabilities (N, 7), intensity (N,))`` for aligned face crops (any size, gray or RGB);
+        ``flip_tta`` overrides the recognizer's setting for this call."""
         batch = self._as_batch(crops)
         if len(batch) == 0:
             return np.zeros((0, len(EMOTIONS)), np.float32), np.zeros(0, np.float32)
-        logits, inten, _ = predict_logits(self.model, batch, batch_size=self.batch_size, flip_tta=self.flip_tta,
-                                          bf16=self.bf16, device=self.device, with_intensity=True)
-        return (torch.softmax(logits, 1).numpy().astype(np.float32),
-                torch.sigmoid(inten).numpy().astype(np.float32))
+        out = self._run(batch, flip_tta)
+        return (torch.softmax(out.logits, 1).numpy().astype(np.float32),
+                torch.sigmoid(out.intensity).numpy().astype(np.float32))
 
     def embed(self, crops) -> np.ndarray:
         """The ``(N, D)`` embeddings the intensity head reads."""
-        from .train import predict_logits
+        return self._run(self._as_batch(crops)).features.numpy()
 
-        _, _, feats = predict_logits(self.model, self._as_batch(crops), batch_size=self.batch_size,
-                                     flip_tta=self.flip_tta, bf16=self.bf16, device=self.device, with_intensity=True)
-        return feats.numpy()
+    def _run(self, batch: np.ndarray, flip_tta: bool | None = None) -> NetOutputs:
+        flip = self.flip_tta if flip_tta is None else flip_tta
+        return predict_logits(self.model, batch, batch_size=self.batch_size, flip_tta=flip, settings=self.compute)
 
     def _as_batch(self, crops) -> np.ndarray:
         if isinstance(crops, np.ndarray) and crops.ndim == 3 and crops.shape[1:] == (self.input_size,) * 2 \

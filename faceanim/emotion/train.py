@@ -1,4 +1,4 @@
-"""Train the emotion network on FER-2013: resumable, seeded, bf16 on the CPU, a GPU when there is one.
+"""Train the emotion network on FER-2013: resumable, seeded, on a GPU when there is one, bf16 where it is fast.
 
 Protocol: FER-2013 ``Training`` fits the weights, ``PublicTest`` picks the epoch, ``PrivateTest`` is
 never read here (``faceanim.emotion.evaluate`` measures it once, on the chosen weights).
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 import time
@@ -25,36 +26,41 @@ import torch.nn.functional as F
 
 from .._atomic import atomic_path, write_json
 from ..errors import SettingError
-from .model import EmotionNet, NetConfig
+from ..runtime import PRECISIONS, compute, hardware_string
+from .model import EmotionNet, NetConfig, predict_logits, to_tensor
 
-__all__ = ["TrainConfig", "TrainResult", "train_emotion", "soft_targets", "augment_batch", "predict_logits",
-           "load_checkpoint", "hardware_string"]
+logger = logging.getLogger(__name__)
+
+__all__ = ["TrainConfig", "TrainResult", "train_emotion", "soft_targets", "augment_batch", "load_checkpoint"]
 
 
 @dataclass
 class TrainConfig:
     """Everything that decides a training run (saved with every checkpoint)."""
 
-    epochs: int = 60
-    batch_size: int = 128
-    lr: float = 0.1
+    epochs: int = field(default=50, metadata={"help": "epochs of the one-cycle schedule"})
+    batch_size: int = field(default=128, metadata={"help": "faces per step"})
+    lr: float = field(default=0.1, metadata={"help": "peak learning rate of the one-cycle schedule"})
     weight_decay: float = 5e-4
     momentum: float = 0.9
     #: weight of the FER+ vote distribution in the target (0 = one-hot FER-2013 labels)
-    ferplus_mix: float = 0.2
-    seed: int = 0
+    ferplus_mix: float = field(default=0.2, metadata={"help": "weight of FER+ votes in the targets (0-1)"})
+    seed: int = field(default=0, metadata={"help": "random seed (initialisation, order, augmentation)"})
     rotation: float = 15.0
     scale: tuple[float, float] = (0.85, 1.15)
     shift: float = 0.1
     erase_p: float = 0.5
     blur_p: float = 0.15
-    bf16: bool = True
-    threads: int | None = None
+    #: "auto" (bf16 where the machine runs it fast, see faceanim.runtime), "fp32" or "bf16"
+    precision: str = "auto"
+    threads: int | None = field(default=None, metadata={"help": "CPU threads (default: torch's)", "type": int})
     #: use at most this many Training faces (quick runs and tests); None = all
-    limit: int | None = None
+    limit: int | None = field(default=None, metadata={
+        "help": "use at most this many Training faces (smoke runs)", "type": int})
     #: start from the weights of another run (its best.pt or checkpoint.pt) with a fresh schedule: a warm
     #: restart that continues an under-trained model; None = random initialisation
-    init_from: str | None = None
+    init_from: str | None = field(default=None, metadata={
+        "help": "start from another run's best.pt / checkpoint.pt with a fresh schedule (warm restart)", "type": str})
     net: NetConfig = field(default_factory=NetConfig)
 
     def to_dict(self) -> dict:
@@ -67,6 +73,8 @@ class TrainConfig:
         d = dict(d)
         d["net"] = NetConfig.from_dict(d.get("net", {}))
         d["scale"] = tuple(d["scale"])
+        if "bf16" in d:  # checkpoints from before the precision setting: bf16 was always on
+            d["precision"] = "bf16" if d.pop("bf16") else "fp32"
         return cls(**d)
 
     def validate(self) -> None:
@@ -76,6 +84,8 @@ class TrainConfig:
             raise SettingError(f"ferplus_mix must be in [0, 1], got {self.ferplus_mix}")
         if self.lr <= 0:
             raise SettingError(f"lr must be positive, got {self.lr}")
+        if self.precision not in PRECISIONS:
+            raise SettingError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
 
 @dataclass
@@ -90,14 +100,6 @@ class TrainResult:
     def __repr__(self) -> str:
         return (f"TrainResult(best epoch {self.best_epoch}, PublicTest {self.best_public_acc:.4f}, "
                 f"{len(self.history)} epochs, {self.seconds / 60:.1f} min, {self.run_dir})")
-
-
-def hardware_string(device: torch.device) -> str:
-    from .._system import cpu_name
-
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{cpu_name()}, {torch.get_num_threads()} threads"
 
 
 def soft_targets(labels: np.ndarray, ferplus: np.ndarray | None, mix: float, n_classes: int = 7) -> np.ndarray:
@@ -153,43 +155,6 @@ def augment_batch(x: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> to
     return x
 
 
-def _to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(images)).to(device).float().div_(255.0).unsqueeze(1)
-
-
-@torch.inference_mode()
-def predict_logits(model: EmotionNet, images: np.ndarray, batch_size: int = 256, flip_tta: bool = True,
-                   bf16: bool = True, device: torch.device | str | None = None,
-                   with_intensity: bool = False):
-    """Class logits ``(N, 7)`` for ``(N, 48, 48)`` uint8 faces (averaged with the mirror image if ``flip_tta``).
-
-    With ``with_intensity`` also returns the intensity logits ``(N,)`` and the embeddings ``(N, D)``.
-    """
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    model.eval()
-    outs, ints, feats = [], [], []
-    for s in range(0, len(images), batch_size):
-        x = _to_tensor(images[s:s + batch_size], device).contiguous(memory_format=torch.channels_last)
-        if flip_tta:
-            x = torch.cat([x, x.flip(3)])
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            logits, inten, f = model.forward_all(x)
-        logits, inten, f = logits.float(), inten.float(), f.float()
-        if flip_tta:
-            k = len(x) // 2
-            logits = (logits[:k] + logits[k:]) / 2
-            inten = (inten[:k] + inten[k:]) / 2
-            f = (f[:k] + f[k:]) / 2
-        outs.append(logits.cpu())
-        ints.append(inten.cpu())
-        feats.append(f.cpu())
-    logits = torch.cat(outs) if outs else torch.zeros((0, model.config.n_classes))
-    if not with_intensity:
-        return logits
-    return (logits, torch.cat(ints) if ints else torch.zeros(0),
-            torch.cat(feats) if feats else torch.zeros((0, model.feature_dim)))
-
-
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     return torch.load(path, map_location=map_location, weights_only=False)
 
@@ -218,14 +183,9 @@ def train_emotion(config: TrainConfig | None = None, run_dir: str | os.PathLike 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path, best_path = run_dir / "checkpoint.pt", run_dir / "best.pt"
-    try:
-        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    except RuntimeError:
-        raise SettingError(f"unknown device {device!r}; use 'cpu' or 'cuda'") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SettingError("--device cuda was asked for but this machine has no usable GPU; use --device cpu")
-    if cfg.threads and dev.type == "cpu":
-        torch.set_num_threads(cfg.threads)
+    settings = compute(cfg.precision, device=device, threads=cfg.threads)
+    dev = settings.torch_device
+    logger.info("training with %s", settings.describe())
 
     fer = data if data is not None else load_fer2013()
     train = fer.split("Training")
@@ -236,10 +196,10 @@ def train_emotion(config: TrainConfig | None = None, run_dir: str | os.PathLike 
         public = public.subset(np.arange(min(len(public), max(cfg.limit // 4, 64))))
     targets = torch.from_numpy(soft_targets(
         train.labels, train.ferplus_distribution() if train.ferplus_votes is not None else None, cfg.ferplus_mix))
-    x_all = _to_tensor(train.images, torch.device("cpu"))
+    x_all = to_tensor(train.images, torch.device("cpu"))
 
     torch.manual_seed(cfg.seed)
-    model = EmotionNet(cfg.net).to(dev).to(memory_format=torch.channels_last)
+    model = EmotionNet(cfg.net).to(dev).to(memory_format=settings.memory_format())
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
                           weight_decay=cfg.weight_decay)
     steps_per_epoch = len(train) // cfg.batch_size
@@ -282,9 +242,9 @@ def train_emotion(config: TrainConfig | None = None, run_dir: str | os.PathLike 
                    disable=not progress, mininterval=5.0, leave=False)
         for b in bar:
             idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-            x = augment_batch(x_all[idx].to(dev), cfg, gen).contiguous(memory_format=torch.channels_last)
+            x = augment_batch(x_all[idx].to(dev), cfg, gen).contiguous(memory_format=settings.memory_format())
             y = targets[idx].to(dev)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            with settings.autocast():
                 logits = model(x)
             loss = torch.sum(-y * F.log_softmax(logits.float(), 1), 1).mean()
             opt.zero_grad(set_to_none=True)
@@ -296,7 +256,7 @@ def train_emotion(config: TrainConfig | None = None, run_dir: str | os.PathLike 
             seen += len(idx)
             if b % 20 == 0:
                 bar.set_postfix(loss=f"{tot_loss / seen:.3f}", acc=f"{tot_correct / seen:.3f}")
-        logits = predict_logits(model, public.images, flip_tta=True, bf16=cfg.bf16)
+        logits = predict_logits(model, public.images, flip_tta=True, settings=settings).logits
         acc = float((logits.argmax(1).numpy() == public.labels).mean())
         secs = time.time() - t0
         spent += secs
@@ -309,11 +269,11 @@ def train_emotion(config: TrainConfig | None = None, run_dir: str | os.PathLike 
         state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                  "config": cfg.to_dict(), "epoch": epoch, "history": history, "best_acc": best_acc,
                  "best_epoch": best_epoch, "seconds": spent, "hardware": hardware_string(dev),
-                 "torch": torch.__version__}
+                 "precision": settings.precision, "torch": torch.__version__}
         if is_best:
             _save({"model": model.state_dict(), "config": cfg.to_dict(), "epoch": epoch + 1,
                    "public_acc": acc, "history": history, "seconds": spent,
-                   "hardware": hardware_string(dev), "torch": torch.__version__}, best_path)
+                   "hardware": hardware_string(dev), "precision": settings.precision, "torch": torch.__version__}, best_path)
         _save(state, ckpt_path)
         write_json(run_dir / "history.json", history)
         log(f"epoch {epoch + 1}/{cfg.epochs}: loss {row['train_loss']:.4f} train {row['train_acc']:.4f} "

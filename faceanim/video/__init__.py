@@ -1,7 +1,7 @@
 """Live video: emotions per face over time, with stable ids, smoothing, emoji, and a SQLite log."""
 
 from .log import READING_COLUMNS, ReadingLog, export_log, read_log, read_runs, summarize
-from .stream import EmotionStream, FaceReading, StreamFrame, StreamResult, annotate
+from .stream import EmotionStream, FaceReading, StreamFrame, StreamResult, StreamSettings, annotate
 
-__all__ = ["EmotionStream", "StreamFrame", "FaceReading", "StreamResult", "annotate", "ReadingLog", "read_log",
+__all__ = ["EmotionStream", "StreamSettings", "StreamFrame", "FaceReading", "StreamResult", "annotate", "ReadingLog", "read_log",
            "read_runs", "export_log", "summarize", "READING_COLUMNS"]

@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Iterable
 
-from ..data.fer import EMOTIONS
+from ..labels import EMOTIONS
 from ..errors import FaceanimError, MediaError
 
 __all__ = ["ReadingLog", "read_log", "read_runs", "export_log", "summarize", "READING_COLUMNS"]

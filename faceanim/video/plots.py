@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.fer import EMOTIONS
+from ..labels import EMOTIONS
 
 __all__ = ["emotion_intensities", "plot_intensity_graph", "plot_time_share", "plot_key_frames"]
 

@@ -12,23 +12,20 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from ..data.fer import EMOTIONS
+from ..labels import EMOTIONS
 from ..emotion.recognizer import EmotionReading
 from ..errors import MediaError, SettingError
 from ..face.types import Face
+from ..temporal import BAND, HYSTERESIS, SMOOTHING
 
-__all__ = ["EmotionStream", "StreamFrame", "FaceReading", "StreamResult", "annotate", "frame_source"]
+__all__ = ["EmotionStream", "StreamSettings", "StreamFrame", "FaceReading", "StreamResult", "annotate", "frame_source"]
 
-#: the filter defaults, picked from the grid ``bench/bench_live.py`` measures: they halve label flicker on
-#: the face videos and keep the apex-frame accuracy on CK+ sequences (the last third of each sequence
-#: loses about 3 points: the filter lags a fast onset)
-SMOOTHING, HYSTERESIS, BAND = 0.3, 0.1, 0.1
 
 _PALETTE = [(46, 204, 113), (52, 152, 219), (231, 76, 60), (241, 196, 15), (155, 89, 182), (26, 188, 156),
             (230, 126, 34), (236, 240, 241)]
@@ -167,44 +164,69 @@ def frame_source(source, step: int = 1, max_frames: int | None = None):
     return items(), fps, total, None
 
 
+@dataclass
+class StreamSettings:
+    """The live pipeline's knobs: ``faceanim emoji``'s flags and notebook 06's sliders take their defaults
+    (and their help) from here."""
+
+    detector: str = field(default="mtcnn", metadata={"help": "face detector", "choices": ("mtcnn", "haar")})
+    stride: int = field(default=5, metadata={"help": "run the detector every N analysed frames (track between)"})
+    smoothing: float = field(default=SMOOTHING, metadata={"help": "per-face EMA strength in [0, 1) (0 = off)"})
+    hysteresis: float = field(default=HYSTERESIS, metadata={
+        "help": "a new label must beat the current one's probability by this much (0 = off)"})
+    band: float = field(default=BAND, metadata={"help": "hysteresis band around the intensity threshold"})
+    threshold: float | None = field(default=None, metadata={
+        "help": "intensity from which a face shows an emotion (default: the recognizer's)", "type": float})
+    max_faces: int | None = field(default=None, metadata={"help": "keep the largest N faces only", "type": int})
+    reid: bool = field(default=True, metadata={"help": "give a face that comes back its old id (dlib descriptors)"})
+    flip_tta: bool = field(default=False, metadata={
+        "help": "the recognizer's mirrored second pass (half the speed)"})
+
+    def validate(self) -> "StreamSettings":
+        if int(self.stride) < 1:
+            raise SettingError(f"stride must be >= 1 (detect every N frames), got {self.stride}")
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
+            raise SettingError(f"threshold must be in [0, 1], got {self.threshold}")
+        if self.max_faces is not None and int(self.max_faces) < 1:
+            raise SettingError(f"max_faces must be at least 1, got {self.max_faces}")
+        return self
+
+
 class EmotionStream:
     """The live pipeline: frames -> faces (detected every ``stride`` frames, tracked between) -> stable
     ids -> emotion and intensity -> per-face smoothing -> annotated frames, log rows.
 
     Args:
-        recognizer: an :class:`~faceanim.emotion.EmotionRecognizer` (the committed weights if None).
-        detector: ``"mtcnn"`` or ``"haar"`` (or a detector object).
-        stride: run the detector every ``stride`` analysed frames; between them faces follow their 68
-            landmarks. 1 detects on every frame.
-        smoothing: per-face EMA strength in [0, 1) on probabilities and intensity (0 = off).
-        hysteresis: a new label must beat the current one's smoothed probability by this much.
-        band: "shows an emotion" turns on at threshold + band and off at threshold - band.
-            ``smoothing=0, hysteresis=0, band=0`` is the raw reading (also kept in every row as ``raw_*``).
-        threshold: intensity threshold for the shown label (the recognizer's if None).
-        max_faces: keep the largest faces only.
-        reid: give a face that comes back its old id (dlib descriptor match).
-        flip_tta: the recognizer's mirrored second pass (off by default here: twice the speed).
+        recognizer: an :class:`~faceanim.emotion.EmotionRecognizer` (the committed weights if None). It is
+            not changed: the stream's threshold applies to its own readings only.
+        settings: a :class:`StreamSettings` (the defaults if None); keyword ``overrides`` replace its
+            fields (``stride=3``), and any other keyword goes to the detector. ``detector`` may also be a
+            detector object. ``smoothing=0, hysteresis=0, band=0`` is the raw reading (also kept in every
+            row as ``raw_*``).
     """
 
-    def __init__(self, recognizer=None, detector="mtcnn", stride: int = 5, smoothing: float = SMOOTHING,
-                 threshold: float | None = None, max_faces: int | None = None, reid: bool = True,
-                 flip_tta: bool = False, hysteresis: float = HYSTERESIS, band: float = BAND, **detector_kwargs):
+    def __init__(self, recognizer=None, settings: StreamSettings | None = None, **overrides):
         from ..emotion import create_recognizer
         from ..face import create_detector, create_landmarker
         from ..temporal import EmotionFilter
 
-        if stride < 1:
-            raise SettingError(f"stride must be >= 1 (detect every N frames), got {stride}")
-        self.recognizer = recognizer or create_recognizer(flip_tta=flip_tta)
-        if threshold is not None:
-            if not 0.0 <= threshold <= 1.0:
-                raise SettingError(f"threshold must be in [0, 1], got {threshold}")
-            self.recognizer.threshold = float(threshold)
-        self.detector = create_detector(detector, **detector_kwargs) if isinstance(detector, str) else detector
+        names = {f.name for f in fields(StreamSettings)}
+        detector = overrides.pop("detector", None)
+        detector_kwargs = {k: overrides.pop(k) for k in list(overrides) if k not in names}
+        st = replace(settings or StreamSettings(), **overrides)
+        if detector is not None and isinstance(detector, str):
+            st = replace(st, detector=detector)
+        self.settings = st.validate()
+        self.recognizer = recognizer or create_recognizer(flip_tta=st.flip_tta)
+        self._threshold = float(st.threshold) if st.threshold is not None else float(self.recognizer.threshold)
+        if detector is not None and not isinstance(detector, str):
+            self.detector = detector
+        else:
+            self.detector = create_detector(st.detector, **detector_kwargs)
         self.landmarker = create_landmarker("dlib68")
-        self.stride, self.max_faces, self.reid = int(stride), max_faces, reid
-        self.smoothing = float(smoothing)
-        self.filter = EmotionFilter(smoothing, hysteresis=hysteresis, band=band)
+        self.stride, self.max_faces, self.reid = int(st.stride), st.max_faces, st.reid
+        self.smoothing = float(st.smoothing)
+        self.filter = EmotionFilter(st.smoothing, hysteresis=st.hysteresis, band=st.band)
         self.reset()
 
     def reset(self) -> None:
@@ -217,7 +239,8 @@ class EmotionStream:
 
     @property
     def threshold(self) -> float:
-        return self.recognizer.threshold
+        """Intensity from which a face counts as expressive in this stream's readings."""
+        return self._threshold
 
     def _faces(self, image: np.ndarray, index: int) -> tuple[list[Face], list[int], bool]:
         from ..face.track import follow
@@ -254,11 +277,12 @@ class EmotionStream:
         if faces:
             crops = [align_face(rgb, f, "fer", size=self.recognizer.input_size).image for f in faces]
             probs, inten = self.recognizer.predict(np.stack(crops))
-            thr = self.recognizer.threshold
+            thr = self.threshold
             for face, fid, p, v in zip(faces, ids, probs, inten):
                 raw = EmotionReading(EMOTIONS[int(p.argmax())], p, float(v), face, thr)
-                ps, vs, label, on = self.filter(fid, p, float(v), self._analysed, thr)
-                smooth = EmotionReading(EMOTIONS[label], ps.astype(np.float32), vs, face, thr, hold=on)
+                f = self.filter(fid, p, float(v), self._analysed, thr)
+                smooth = EmotionReading(f.name, f.probabilities.astype(np.float32), f.intensity, face, thr,
+                                        hold=f.expressive)
                 readings.append(FaceReading(fid, face, smooth, raw))
         self._analysed += 1
         self._last_index = index
