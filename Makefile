@@ -33,7 +33,7 @@ test: setup
 
 # The edit-test loop: unit tests only (no notebooks, no long videos, no browser).
 test-fast: setup
-	$(PY) -m pytest -m "not slow and not browser" --doctest-modules faceanim tests
+	$(PY) -m pytest -m "not slow and not browser"
 
 # Every widget of every notebook, changed in JupyterLab in headless Chromium (Debian's chromium and
 # chromium-driver; needs root for apt, or install them yourself). Screenshots go to reports/browser/.

@@ -13,10 +13,10 @@ Writes reports/bench_animate.json and reports/bench_animate.png.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
-
 from _common import write_report
 
 from faceanim._system import cpu_name
@@ -82,8 +82,25 @@ def main() -> None:
         t0 = time.perf_counter()
         anim.render(source, track, settings=st, batch_size=1)
         per_kp[str(n)] = round(args.frames / (time.perf_counter() - t0), 1)
+    # the refiner in each precision on the same input (auto picked anim.refiner's); full path fps for each
+    from faceanim.animate.refine import Refiner
+
+    default_refiner = anim.refiner
+    by_precision = {}
+    for precision in ("fp32", "bf16"):
+        anim.refiner = Refiner.load(precision=precision)
+        out = anim.refiner.refine_batch(x)[0]
+        by_precision[precision] = {
+            "generator_ms": round(_ms(lambda: anim.refiner.refine_batch(x), 10), 2),
+            "full_fps": time_paths(anim, source, frames=args.frames, repeats=2).get("full_fps"),
+            "max_abs_diff_vs_auto": int(np.abs(out.astype(int) - refined.astype(int)).max())}
+    anim.refiner = default_refiner
     report = {
         "hardware": f"{cpu_name()}, {torch.get_num_threads()} threads", "torch": torch.__version__,
+        "precision": default_refiner.compute.precision, "precision_reason": default_refiner.compute.reason,
+        "isa_limits": ", ".join(f"{k}={os.environ[k]}" for k in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
+                                if k in os.environ) or "none (the CPU as it is)",
+        "refiner_by_precision": by_precision,
         "size": 256, "frames": args.frames, "stage_ms": {k: round(v, 2) for k, v in stages.items()},
         **{k: v for k, v in paths.items() if k.endswith("fps")},
         "warp_fps_by_keypoints": per_kp,
@@ -112,7 +129,7 @@ def main() -> None:
         axes[1].set_ylabel("frames per second")
         axes[1].tick_params(axis="x", rotation=15)
         axes[1].legend(fontsize=8)
-        axes[1].set_title(rep["hardware"][:60], fontsize=9)
+        axes[1].set_title(f"{rep['hardware'][:50]}, {rep['precision']}", fontsize=9)
         fig.tight_layout()
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=110)

@@ -16,10 +16,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from faceanim import demo
 from _common import letterbox, write_report
 
+from faceanim import demo
 from faceanim._atomic import atomic_path
 from faceanim._system import cpu_name
 from faceanim.config import REPO_ROOT, has_dataset

@@ -30,17 +30,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _common import letterbox, write_report
 
 from faceanim._atomic import atomic_path
 from faceanim._system import cpu_name
 from faceanim.config import REPO_ROOT, has_dataset
-from faceanim.io import VideoReader, write_video
 from faceanim.emotion.recognizer import DEFAULT_THRESHOLD
-from faceanim.temporal import EmotionFilter, label_changes
+from faceanim.io import VideoReader, write_video
+from faceanim.temporal import BAND, HYSTERESIS, SMOOTHING, EmotionFilter, label_changes
 from faceanim.video import EmotionStream, read_log
-from faceanim.temporal import BAND, HYSTERESIS, SMOOTHING
 
 
 def frames_of(path, n):
@@ -225,7 +223,7 @@ def plot(report: dict, path: Path) -> None:
     b.set_ylabel("CK+ accuracy, last third of each sequence")
     b.legend(fontsize=8)
     b.grid(alpha=0.3)
-    fig.suptitle("live pipeline on this CPU (640x480, detection every %d frames)" % report["stride"])
+    fig.suptitle(f"live pipeline on this CPU (640x480, detection every {report['stride']} frames)")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight")

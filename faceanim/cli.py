@@ -15,7 +15,7 @@ from .animate.motion import DRIVING_MODES, EASINGS
 from .animate.refine import RefinerConfig
 from .animate.train import PARTS as ANIMATOR_PARTS
 from .animate.train import train_animator
-from .emotion.recognizer import DEFAULT_RECOGNIZER, DEFAULT_THRESHOLD
+from .emotion.recognizer import DEFAULT_RECOGNIZER, DEFAULT_THRESHOLD, INFERENCE_BACKENDS
 from .emotion.train import TrainConfig
 from .errors import FaceanimError
 from .labels import EMOTIONS, EXPRESSIONS, NEUTRAL
@@ -260,7 +260,6 @@ def _info(args: argparse.Namespace) -> int:
     from . import __version__
     from .config import DATASETS, data_dir, has_dataset
     from .face import available_detectors, available_landmarkers
-
     from .runtime import compute
 
     print(f"faceanim {__version__}")
@@ -269,6 +268,8 @@ def _info(args: argparse.Namespace) -> int:
     print(f"  why: {settings.reason}" + (f" [probe: fp32 {settings.probe['fp32_ms']:.1f} ms, bf16 "
                                          f"{settings.probe['bf16_ms']:.1f} ms]" if settings.probe else ""))
     print("  (force it with --precision fp32|bf16 or FACEANIM_PRECISION; FACEANIM_THREADS, FACEANIM_DEVICE)")
+    print(f"recognizer backend: {os.environ.get('FACEANIM_BACKEND') or 'torch'} (of {', '.join(INFERENCE_BACKENDS)}; "
+          "--backend or FACEANIM_BACKEND)")
     print(f"data folder: {data_dir()}  (set FACEANIM_DATA to change it)")
     for name in DATASETS:
         print(f"  {'ok     ' if has_dataset(name) else 'missing'} {name}")
@@ -302,6 +303,9 @@ def _info(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="faceanim", description="Read emotions on faces and animate still faces.")
+    parser.add_argument("--backend", dest="run_backend", choices=INFERENCE_BACKENDS, default=None,
+                        help="what runs the recognizer's network (default: $FACEANIM_BACKEND or torch; onnx: ONNX "
+                             "Runtime in fp32, faster where the CPU has no bf16 units)")
     parser.add_argument("--precision", dest="run_precision", choices=PRECISIONS, default=None,
                         help="compute precision for every model (default: $FACEANIM_PRECISION or auto: bf16 only "
                              "where this CPU runs it fast; `faceanim info` says what auto picks)")
@@ -423,8 +427,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from . import verbose
+
+    verbose()
     if args.run_precision:  # one setting for every model this run loads (faceanim.runtime reads it)
         os.environ["FACEANIM_PRECISION"] = args.run_precision
+    if args.run_backend:
+        os.environ["FACEANIM_BACKEND"] = args.run_backend
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

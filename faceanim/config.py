@@ -1,7 +1,8 @@
 """Where things live: the data folder (``FACEANIM_DATA``), weights, reports.
 
 All data is found through one setting, the environment variable ``FACEANIM_DATA``. When it is not set,
-``<repo>/data`` is used, so a user can also drop (or symlink) their copy there.
+``<repo>/data`` is used, so a user can also drop (or symlink) their copy there. Weights are found the same
+way through ``FACEANIM_WEIGHTS`` (default ``<repo>/weights``), reports through ``FACEANIM_REPORTS``.
 """
 
 from __future__ import annotations
@@ -85,5 +86,7 @@ def reports_dir() -> Path:
 
 
 def weights_dir() -> Path:
-    """Where trained weights are committed."""
-    return REPO_ROOT / "weights"
+    """Where weights are found: ``$FACEANIM_WEIGHTS`` if set (a non-editable install points it at a copy of
+    the repository's ``weights/``), else ``<repo>/weights``, where they are committed."""
+    env = os.environ.get("FACEANIM_WEIGHTS")
+    return Path(env).expanduser().resolve() if env else REPO_ROOT / "weights"

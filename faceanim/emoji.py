@@ -15,7 +15,8 @@ import numpy as np
 
 from .errors import SettingError
 
-__all__ = ["Expression", "EXPRESSIONS", "expression", "draw_emoji", "unicode_emoji", "overlay_emoji", "UNICODE"]
+__all__ = ["Expression", "EXPRESSIONS", "expression", "draw_emoji", "unicode_emoji", "overlay_emoji", "UNICODE",
+           "emoji_grid"]
 
 #: (subtle, clear, strong) characters per emotion, picked by intensity thirds.
 UNICODE: dict[str, tuple[str, str, str]] = {
@@ -185,3 +186,14 @@ def overlay_emoji(frame: np.ndarray, emoji: np.ndarray, x: int, y: int) -> np.nd
     region = frame[y0:y1, x0:x1].astype(np.float32)
     frame[y0:y1, x0:x1] = (region * (1 - a) + patch[..., :3].astype(np.float32) * a + 0.5).astype(np.uint8)
     return frame
+
+
+def emoji_grid(emotions=None, levels=(0.2, 0.5, 0.8, 1.0), size: int = 96, cols: int | None = None) -> np.ndarray:
+    """One RGB image: every emotion's emoji at each intensity level, on white (rows of ``cols`` tiles)."""
+    from .io import as_rgb
+    from .labels import EMOTIONS
+    from .viz import image_grid
+
+    emotions = list(emotions or EMOTIONS)
+    tiles = [as_rgb(draw_emoji(e, v, size)) for e in emotions for v in levels]
+    return image_grid(tiles, cols=cols or len(levels) * 2)

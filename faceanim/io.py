@@ -3,20 +3,23 @@
 Everything comes back as RGB ``uint8`` arrays of shape ``(H, W, 3)``. Videos are read as a stream of
 :class:`Frame` objects and are never held in memory whole.
 
->>> from faceanim import io
->>> img = io.read_image("photo.jpg")            # doctest: +SKIP
->>> with io.VideoReader("clip.mp4") as video:   # doctest: +SKIP
-...     print(video.fps, video.frame_count)
-...     for frame in video:
-...         frame.image.shape
+>>> import tempfile
+>>> from pathlib import Path
+>>> from faceanim import demo, io
+>>> path = io.write_image(Path(tempfile.mkdtemp()) / "astronaut.png", demo.astronaut())
+>>> io.read_image(path).shape, io.read_image(path).dtype          # any image file: RGB uint8
+((512, 512, 3), dtype('uint8'))
+>>> with io.VideoReader(demo.demo_video(frames=4)) as video:   # a file, or a webcam index
+...     print(video.fps, [frame.image.shape for frame in video])
+25.0 [(480, 640, 3), (480, 640, 3), (480, 640, 3), (480, 640, 3)]
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -349,9 +352,15 @@ class VideoWriter:
 
     Frames must all have the same size; odd sizes are padded by one pixel for H.264.
 
-    >>> with VideoWriter("out.mp4", fps=25) as out:   # doctest: +SKIP
-    ...     for img in frames:
-    ...         out.write(img)
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> path = Path(tempfile.mkdtemp()) / "out.mp4"
+    >>> with VideoWriter(path, fps=25) as out:
+    ...     for level in range(0, 250, 50):
+    ...         out.write(np.full((64, 64, 3), level, np.uint8))
+    >>> path.stat().st_size > 0
+    True
     """
 
     def __init__(self, path: str | os.PathLike, fps: float = 25.0, quality: int = 20):
@@ -395,8 +404,9 @@ class VideoWriter:
         self.frames_written += 1
 
     def _open_av(self, w: int, h: int) -> None:
-        import av
         from fractions import Fraction
+
+        import av
 
         fmt = "mp4" if self._suffix == ".mp4" else "avi"
         self._container = av.open(str(self._tmp), mode="w", format=fmt)

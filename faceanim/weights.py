@@ -8,13 +8,54 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._atomic import atomic_path, write_json
 from .config import weights_dir
 from .errors import WeightsError
 
-__all__ = ["sha256", "save_weights", "load_weights", "weights_metadata", "available_weights"]
+__all__ = ["sha256", "save_weights", "load_weights", "weights_metadata", "weights_info", "available_weights",
+           "WeightsInfo", "StateWeights"]
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """What a weights file's metadata (``<name>.json``) says, typed; anything else is in :attr:`extra`.
+
+    Attributes:
+        name, kind: the file's name in ``weights/`` and what it holds (``emotion``, ``animator_refiner`` ...).
+        sha256, bytes: the checksum loading verifies, and the size.
+        command: the command that made it (empty where unknown).
+        hardware, torch: where and with which torch it was made.
+    """
+
+    name: str
+    kind: str
+    sha256: str
+    bytes: int = 0
+    command: str = ""
+    hardware: str = ""
+    torch: str = ""
+    extra: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_dict(cls, meta: dict) -> "WeightsInfo":
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        return cls(**{k: meta.get(k, "" if k != "bytes" else 0) for k in known},
+                   extra={k: v for k, v in meta.items() if k not in known})
+
+
+class StateWeights:
+    """Mixin for parts saved as a plain state dict: ``Part.load(name, root)`` = checked file -> ``from_state``.
+    A subclass sets ``weights_kind`` (also its default file name) and implements ``from_state``."""
+
+    weights_kind: str = ""
+
+    @classmethod
+    def load(cls, name: str | None = None, root: str | os.PathLike | None = None):
+        state, _ = load_weights(name or cls.weights_kind, root=root, kind=cls.weights_kind)
+        return cls.from_state(state)
 
 
 def sha256(path: str | os.PathLike) -> str:
@@ -50,6 +91,11 @@ def weights_metadata(name: str, root: str | os.PathLike | None = None) -> dict:
                            f"`faceanim train emotion` (recognizers) or `faceanim train animator` (the animator's "
                            f"parts), or check out the repository's weights/ folder.")
     return json.loads(meta.read_text())
+
+
+def weights_info(name: str, root: str | os.PathLike | None = None) -> WeightsInfo:
+    """The typed metadata of weights ``name`` (no checksum check: see :func:`load_weights`)."""
+    return WeightsInfo.from_dict(weights_metadata(name, root))
 
 
 def load_weights(name: str, root: str | os.PathLike | None = None, kind: str | None = None) -> tuple[dict, dict]:

@@ -7,8 +7,9 @@ executed report holds the same figure, statically.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from .errors import FaceanimError, MediaError
 
@@ -126,20 +127,20 @@ def _show(fn: Callable[..., Any], values: dict[str, Any], failed: str = "cannot 
         plt.close(fig)
 
 
-def controls(fn: Callable[..., Any], interactive: bool = True, report: Any = None, figure: str | None = None,
+def controls(fn: Callable[..., Any], interactive: bool = True, report: Any = None, save_as: str | None = None,
              **specs: Slider | Dropdown | Checkbox):
     """Show ``fn`` behind one control per keyword (interactive), or call it once with the defaults.
 
     ``fn`` draws: it returns a matplotlib figure (or anything IPython can display), or opens one with
     pyplot. Interactive, the figure is redrawn inside the widget on every change and a :class:`Controls`
     is returned (shown once, even as the cell's value). Static (papermill), ``fn``'s result is returned,
-    and saved as ``<figure>.png`` through ``report`` (a :class:`~faceanim.report.ReportWriter`) when both
+    and saved as ``<save_as>.png`` through ``report`` (a :class:`~faceanim.report.ReportWriter`) when both
     are given.
     """
     if not interactive:
         result = fn(**{name: spec.value for name, spec in specs.items()})
-        if report is not None and figure:
-            report.figure(result, figure)
+        if report is not None and save_as:
+            report.figure(result, save_as)
         return result
     handle = Controls(fn, {name: spec.widget(name) for name, spec in specs.items()})
     handle._ipython_display_()

@@ -5,18 +5,35 @@ end-to-end pipeline on the bundled photo, and the CLI."""
 import numpy as np
 import pytest
 import torch
+from conftest import needs
 
 from faceanim.animate.clips import Clip
-from faceanim.animate.keypoints import (KEYPOINT_ORDER, border_anchors, face_scale, normalizing_transform,
-                                        select_keypoints)
-from faceanim.animate.motion import (EmotionMotion, closest_frame, driving_keypoints, ease, emotion_keypoints,
-                                     learn_emotion_motion)
-from faceanim.animate.smooth import (KeypointGRU, OneEuro, jitter, lag_frames, one_euro, prediction_errors,
-                                     predictive_filter)
+from faceanim.animate.keypoints import (
+    KEYPOINT_ORDER,
+    border_anchors,
+    face_scale,
+    normalizing_transform,
+    select_keypoints,
+)
+from faceanim.animate.motion import (
+    EmotionMotion,
+    closest_frame,
+    driving_keypoints,
+    ease,
+    emotion_keypoints,
+    learn_emotion_motion,
+)
+from faceanim.animate.smooth import (
+    KeypointGRU,
+    OneEuro,
+    jitter,
+    lag_frames,
+    one_euro,
+    prediction_errors,
+    predictive_filter,
+)
 from faceanim.animate.warp import TPS, affine_warp, tps_map, warp_image
 from faceanim.errors import FaceanimError, NoFaceError, SettingError
-
-from conftest import needs
 
 
 def _mean_shape(scale=60.0, center=(128.0, 128.0)) -> np.ndarray:
@@ -238,7 +255,7 @@ def test_lag_of_a_delayed_signal():
 
 # ---------------------------------------------------------------- refiner
 def test_generator_starts_near_the_warp_and_training_resumes(tmp):
-    from faceanim.animate.refine import Generator, RefinerConfig, Refiner, make_pair, train_refiner
+    from faceanim.animate.refine import Generator, Refiner, RefinerConfig, make_pair, train_refiner
 
     torch.manual_seed(0)
     g = Generator(8)
@@ -254,15 +271,15 @@ def test_generator_starts_near_the_warp_and_training_resumes(tmp):
     xin, y = make_pair(clips[0], 0, 3)
     assert xin.shape == (6, 64, 64) and y.shape == (3, 64, 64) and np.isfinite(xin).all()
     cfg = RefinerConfig(steps=4, batch_size=2, patch=32, width=8, warmup=2, checkpoint_every=2)
-    st = train_refiner(clips, cfg, run_dir=tmp / "run", progress=False, stop_after=2, log=lambda *_: None)
+    st = train_refiner(clips, cfg, run_dir=tmp / "run", progress=False, stop_after=2)
     assert st["step"] == 2 and (tmp / "run" / "checkpoint.pt").exists()
-    st = train_refiner(clips, cfg, run_dir=tmp / "run", progress=False, log=lambda *_: None)
+    st = train_refiner(clips, cfg, run_dir=tmp / "run", progress=False)
     assert st["step"] == 4 and [h["step"] for h in st["history"]] == [0, 2, 4]
     assert all(np.isfinite(h["val_l1"]) for h in st["history"])
     assert "train_d" in st["history"][-1]  # the discriminator joined after the warm-up
     with pytest.raises(SettingError, match="other settings"):
         train_refiner(clips, RefinerConfig(steps=5, batch_size=2, patch=32, width=8), run_dir=tmp / "run",
-                      progress=False, log=lambda *_: None)
+                      progress=False)
     from faceanim.animate.refine import export_refiner
     from faceanim.weights import load_weights
 

@@ -17,7 +17,7 @@ def test_help_runs_as_a_module():
 def test_detect_json_table_and_annotated_image(tmp, astronaut, capsys):
     path = io.write_image(tmp / "a.png", astronaut)
     assert main(["detect", str(path), "--json", "--detector", "haar", "-o", str(tmp / "ann.png")]) == 0
-    lines = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
+    lines = [json.loads(row) for row in capsys.readouterr().out.splitlines()]
     assert len(lines) == 1 and lines[0]["path"] == str(path) and len(lines[0]["points5"]) == 5
     assert "landmarks" not in lines[0]
     ann = io.read_image(tmp / "ann.png")

@@ -1,10 +1,10 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import needs
 
 from faceanim import DataNotFoundError, FaceanimError
-from faceanim.data import (EMOTIONS, FER2013, Augment, load_ckplus48, load_ckplus_sequences, load_fer2013)
-from conftest import needs
+from faceanim.data import EMOTIONS, FER2013, Augment, load_ckplus48, load_ckplus_sequences, load_fer2013
 
 
 @needs("fer2013", "ferplus")

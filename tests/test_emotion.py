@@ -7,17 +7,16 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import needs
 
-from faceanim.labels import EMOTIONS
 from faceanim.emotion import EmotionNet, NetConfig, TrainConfig, create_recognizer, train_emotion
 from faceanim.emotion.evaluate import CORRUPTIONS, classification_metrics, corrupt, expected_calibration_error
 from faceanim.emotion.intensity import fit_intensity_head, spearman
 from faceanim.emotion.recognizer import DEFAULT_RECOGNIZER, to_gray48
 from faceanim.emotion.train import augment_batch, soft_targets
 from faceanim.errors import BackendError, MediaError, SettingError, WeightsError
+from faceanim.labels import EMOTIONS
 from faceanim.weights import available_weights, load_weights, save_weights
-
-from conftest import needs
 
 SMALL = NetConfig(widths=(8, 16), blocks=(1, 1))
 
@@ -92,23 +91,27 @@ def test_augment_batch_is_seeded_and_keeps_shape():
 
 
 @needs("fer2013")
-def test_training_resumes_and_refuses_other_settings(tmp):
+def test_training_resumes_and_refuses_other_settings(tmp, caplog):
+    import logging
+
     from faceanim.data import load_fer2013
 
     fer = load_fer2013()
     cfg = TrainConfig(epochs=2, limit=256, batch_size=64, net=SMALL, precision="fp32")
-    first = train_emotion(cfg, run_dir=tmp, data=fer, progress=False, stop_after=1, log=lambda *_: None)
+    first = train_emotion(cfg, run_dir=tmp, data=fer, progress=False, stop_after=1)
     assert len(first.history) == 1 and (tmp / "checkpoint.pt").exists() and (tmp / "best.pt").exists()
     assert not [p for p in tmp.iterdir() if p.name.startswith(".")]  # no temporary files left behind
-    logs = []
-    second = train_emotion(cfg, run_dir=tmp, data=fer, progress=False, log=logs.append)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="faceanim"):
+        second = train_emotion(cfg, run_dir=tmp, data=fer, progress=False)
+    logs = [r.getMessage() for r in caplog.records if r.name == "faceanim.emotion.train"]
     assert list(second.history["epoch"]) == [1, 2]
-    assert logs[0].startswith("resuming") and "epoch 2/2" in logs[1]
+    assert logs[0].startswith("training with fp32") and logs[1].startswith("resuming") and "epoch 2/2" in logs[2]
     # the resumed epoch continues the same run: epoch 1's row is kept as it was
     assert second.history.iloc[0].to_dict() == first.history.iloc[0].to_dict()
     with pytest.raises(SettingError, match="another configuration"):
         train_emotion(TrainConfig(epochs=3, limit=256, batch_size=64, net=SMALL), run_dir=tmp, data=fer,
-                      progress=False, log=lambda *_: None)
+                      progress=False)
     with pytest.raises(SettingError):
         TrainConfig(ferplus_mix=2.0).validate()
     if not torch.cuda.is_available():
@@ -119,16 +122,17 @@ def test_training_resumes_and_refuses_other_settings(tmp):
     # a warm restart starts from the other run's weights, with its own schedule
     warm_cfg = TrainConfig(epochs=1, limit=256, batch_size=64, net=SMALL, precision="fp32", lr=1e-9, weight_decay=0,
                            init_from=str(tmp / "checkpoint.pt"))
-    logs = []
-    train_emotion(warm_cfg, run_dir=tmp / "warm", data=fer, progress=False, log=logs.append)
-    assert logs[0].startswith("starting from")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="faceanim"):
+        train_emotion(warm_cfg, run_dir=tmp / "warm", data=fer, progress=False)
+    assert any(r.getMessage().startswith("starting from") for r in caplog.records)
     before = torch.load(tmp / "checkpoint.pt", weights_only=False)["model"]
     after = torch.load(tmp / "warm" / "checkpoint.pt", weights_only=False)["model"]
     convs = [k for k, v in before.items() if k.endswith("weight") and v.ndim == 4]
     assert convs and all(torch.allclose(before[k], after[k], atol=1e-6) for k in convs)  # lr ~0: same weights
     with pytest.raises(SettingError, match="does not exist"):
         train_emotion(TrainConfig(epochs=1, limit=256, net=SMALL, init_from=str(tmp / "none.pt")),
-                      run_dir=tmp / "bad", data=fer, progress=False, log=lambda *_: None)
+                      run_dir=tmp / "bad", data=fer, progress=False)
 
 
 # ---------------------------------------------------------------- intensity

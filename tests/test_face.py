@@ -1,10 +1,18 @@
 import numpy as np
 import pytest
+from conftest import needs
 
 from faceanim import BackendError, FaceanimError, SettingError, demo
-from conftest import needs
-from faceanim.face import (TEMPLATES, Face, FacePipeline, align_face, create_detector, create_landmarker,
-                           paste_back, similarity_matrix)
+from faceanim.face import (
+    TEMPLATES,
+    Face,
+    FacePipeline,
+    align_face,
+    create_detector,
+    create_landmarker,
+    paste_back,
+    similarity_matrix,
+)
 
 # Where the astronaut's face is (pixels): eyes near y=102, x=205 and 247.
 EYES = np.array([[205, 102], [247, 104]], float)
@@ -31,7 +39,8 @@ def test_landmarks_agree_with_mtcnn_points(astronaut, mtcnn):
     assert f.landmarks.shape == (68, 2)
     assert np.linalg.norm(lm.points5(f.landmarks) - f.points5, axis=1).mean() < 5
     x1, y1, x2, y2 = f.box
-    inside = (f.landmarks[:, 0] > x1 - 15) & (f.landmarks[:, 0] < x2 + 15) & (f.landmarks[:, 1] > y1 - 15) & (f.landmarks[:, 1] < y2 + 15)
+    xs, ys = f.landmarks[:, 0], f.landmarks[:, 1]
+    inside = (xs > x1 - 15) & (xs < x2 + 15) & (ys > y1 - 15) & (ys < y2 + 15)
     assert inside.all()
 
 

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
+from conftest import needs
 from PIL import Image
 
 from faceanim import MediaError, io
-from conftest import needs
 
 
 @pytest.mark.parametrize("suffix", [".jpg", ".png", ".bmp", ".webp", ".tiff"])

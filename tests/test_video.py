@@ -10,6 +10,7 @@ import textwrap
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import needs
 
 from faceanim import demo
 from faceanim.emoji import UNICODE, draw_emoji, expression, overlay_emoji, unicode_emoji
@@ -18,8 +19,6 @@ from faceanim.face import Face
 from faceanim.face.track import FaceTracker, box_iou
 from faceanim.temporal import EmaFilter, EmotionFilter, label_changes
 from faceanim.video import READING_COLUMNS, ReadingLog, export_log, read_log, read_runs, summarize
-
-from conftest import needs
 
 
 # ---------------------------------------------------------------- smoothing
@@ -224,8 +223,9 @@ def test_cli_emoji_and_log_show(tmp):
 
 
 def test_stream_counts_damaged_packets(tmp):
-    from faceanim.video import EmotionStream
     from test_io import _damaged_copy
+
+    from faceanim.video import EmotionStream
 
     path = _damaged_copy(demo.demo_video(frames=120), tmp / "damaged.mp4")
     result = EmotionStream(detector="haar", stride=5).run(path, progress=False)

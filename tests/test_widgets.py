@@ -77,7 +77,7 @@ def test_static_mode_saves_the_figure_through_the_report(tmp_path):
     from faceanim.report import ReportWriter
 
     rep = ReportWriter(tmp_path, quick=True)
-    fig = controls(lambda n: plt.subplots()[0], interactive=False, report=rep, figure="preview", n=Slider(2, 1, 5))
+    fig = controls(lambda n: plt.subplots()[0], interactive=False, report=rep, save_as="preview", n=Slider(2, 1, 5))
     assert (tmp_path / "preview.png").stat().st_size > 1000 and rep.figures == ["preview.png"]
     plt.close(fig)
 

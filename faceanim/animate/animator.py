@@ -25,8 +25,7 @@ import numpy as np
 from ..errors import NoFaceError, SettingError, check_number
 from .calibration import IntensityCalibration
 from .keypoints import above_brows, border_anchors, select_keypoints
-from .motion import (DRIVING_MODES, EASINGS, EmotionMotion, SourceExpression, driving_keypoints, ease,
-                     emotion_keypoints)
+from .motion import DRIVING_MODES, EASINGS, EmotionMotion, SourceExpression, driving_keypoints, ease, emotion_keypoints
 from .refine import Refiner, generator_input
 from .smooth import KeypointGRU, check_strength, one_euro, predictive_filter
 from .texture import ExpressionTexture, apply_texture, forehead_keep
@@ -81,6 +80,16 @@ class AnimationSettings:
         if int(self.anchors_per_side) < 2:
             raise SettingError(f"anchors_per_side must be at least 2, got {self.anchors_per_side}")
         return self
+
+
+@dataclass
+class Apex:
+    """:meth:`Animator.apex`'s renders: ``crops (G, S, S, 3)`` and their ``keypoints (G, 68, 2)``, one per gain."""
+
+    emotion: str
+    gains: np.ndarray
+    crops: np.ndarray = field(repr=False)
+    keypoints: np.ndarray = field(repr=False)
 
 
 @dataclass
@@ -204,9 +213,14 @@ class Animator:
         calibration: weights name of the per-emotion intensity calibration, an
             :class:`IntensityCalibration`, or None (intensity 1 = the mean measured apex).
 
-    >>> anim = Animator()                                          # doctest: +SKIP
-    >>> clip = anim.emotion("photo.jpg", "happy", intensity=0.8)   # doctest: +SKIP
-    >>> clip.save("happy.mp4")                                     # doctest: +SKIP
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from faceanim.demo import astronaut
+    >>> clip = Animator().emotion(astronaut(), "surprise", intensity=0.8, frames=3)   # or a path
+    >>> len(clip), clip.frames.shape, clip.crops.shape
+    (3, (3, 512, 512, 3), (3, 256, 256, 3))
+    >>> clip.save(Path(tempfile.mkdtemp()) / "surprise.mp4").stat().st_size > 0
+    True
     """
 
     def __init__(self, refiner: str | Refiner | None = "animator_refiner",
@@ -318,6 +332,19 @@ class Animator:
         amounts = gain * float(intensity) * progress
         return self.render(source, track, fps, settings, info=info, emotion=(emotion, amounts),
                            undo=None if undo.neutral else (undo.emotion, undo.amount * progress))
+
+    def apex(self, source: SourceFace, emotion: str, gains, settings: AnimationSettings | None = None) -> "Apex":
+        """``emotion`` at full intensity at each of ``gains`` on ``source``: one rendered crop per gain.
+
+        ``settings`` default to the full uncalibrated method (refinement and texture where this animator
+        has them, no paste-back): what the intensity calibration measures its gains with.
+        """
+        gains = np.asarray(gains, np.float64)
+        st = settings or AnimationSettings(paste=False, refine=self.refiner is not None,
+                                           texture=1.0 if self.texture is not None else 0.0, calibrated=False)
+        track = np.stack([emotion_keypoints(source.landmarks, self.motion, emotion, 1.0, gain=g) for g in gains])
+        crops = self.render(source, track, settings=st, emotion=(emotion, gains)).crops
+        return Apex(emotion=emotion, gains=gains, crops=crops, keypoints=track)
 
     def emotion_gain(self, emotion: str, gain: float = 1.0, settings: AnimationSettings | None = None) -> float:
         """The gain applied to ``emotion``'s learned motion and texture: the exaggeration ``gain`` times the

@@ -20,7 +20,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..data import load_ckplus48
 from ..errors import SettingError
+from ..labels import EMOTIONS, EXPRESSIONS
+from ..weights import StateWeights
+from .clips import HELDOUT_SUBJECTS
 
 __all__ = ["IntensityCalibration", "calibrate_intensity", "GAIN_GRID"]
 
@@ -29,7 +33,7 @@ GAIN_GRID = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)
 
 
 @dataclass
-class IntensityCalibration:
+class IntensityCalibration(StateWeights):
     """Per-emotion gain that makes intensity 1 read like a real apex.
 
     Attributes:
@@ -39,6 +43,8 @@ class IntensityCalibration:
         faces: the training faces the curves were measured on.
         recognizer: the recognizer (weights name) whose intensity head defines the scale.
     """
+
+    weights_kind = "emotion_calibration"
 
     gain: dict[str, float]
     target: dict[str, float] = field(default_factory=dict)
@@ -67,12 +73,6 @@ class IntensityCalibration:
                    curve={k: dict(v) for k, v in state.get("curve", {}).items()},
                    faces=list(state.get("faces", [])), recognizer=state.get("recognizer", ""))
 
-    @classmethod
-    def load(cls, name: str = "emotion_calibration", root=None) -> "IntensityCalibration":
-        from ..weights import load_weights
-
-        state, _ = load_weights(name, root=root, kind="emotion_calibration")
-        return cls.from_state(state)
 
 
 def _gain_reaching(curve: dict[float, float], target: float) -> float:
@@ -92,9 +92,6 @@ def _gain_reaching(curve: dict[float, float], target: float) -> float:
 def apex_targets(recognizer, exclude_subjects=()) -> dict[str, float]:
     """Mean intensity the recognizer reads on real apex faces per emotion (CK+48; subjects in
     ``exclude_subjects`` left out)."""
-    from ..data import load_ckplus48
-    from ..labels import EMOTIONS
-
     ck = load_ckplus48()
     subjects = np.array([str(n)[:4] for n in ck.names])
     keep = (ck.labels >= 0) & ~np.isin(subjects, list(exclude_subjects))
@@ -109,29 +106,23 @@ def calibrate_intensity(animator, recognizer, clips, gains=GAIN_GRID, threshold:
     CK+ sequences and videos that read as neutral) and pick the gain that reads like real apex faces."""
     from tqdm.auto import tqdm
 
-    from .clips import HELDOUT_SUBJECTS
-    from .evaluate import TARGET_EMOTIONS, _face_from, emotion_methods
-    from .motion import emotion_keypoints
-
     targets = apex_targets(recognizer, HELDOUT_SUBJECTS)
     faces = []
     for c in clips:
         if c.heldout or c.person in HELDOUT_SUBJECTS:
             continue
         source = animator.prepare(c.frames[0])
-        if recognizer.recognize_faces(source.crop, [_face_from(source.landmarks)])[0].intensity < threshold:
+        if recognizer.read(source.crop, source.landmarks).intensity < threshold:
             faces.append((c.name, source))
     if not faces:
         raise SettingError("no training faces that read as neutral to calibrate intensity on")
-    st = list(emotion_methods(animator).values())[-1]
-    sums = {e: np.zeros(len(gains)) for e in TARGET_EMOTIONS}
+    sums = {e: np.zeros(len(gains)) for e in EXPRESSIONS}
     for _, source in tqdm(faces, desc="calibrating intensity", disable=not progress):
-        for e in TARGET_EMOTIONS:
-            track = np.stack([emotion_keypoints(source.landmarks, animator.motion, e, 1.0, gain=g) for g in gains])
-            crops = animator.render(source, track, settings=st, emotion=(e, np.asarray(gains, np.float64))).crops
-            for k, (crop, kp) in enumerate(zip(crops, track)):
-                sums[e][k] += recognizer.recognize_faces(crop, [_face_from(kp)])[0].intensity
-    curve = {e: {float(g): float(s / len(faces)) for g, s in zip(gains, sums[e])} for e in TARGET_EMOTIONS}
-    gain = {e: round(_gain_reaching(curve[e], targets[e]), 3) for e in TARGET_EMOTIONS if e in targets}
+        for e in EXPRESSIONS:
+            apex = animator.apex(source, e, gains)
+            for k, (crop, kp) in enumerate(zip(apex.crops, apex.keypoints)):
+                sums[e][k] += recognizer.read(crop, kp).intensity
+    curve = {e: {float(g): float(s / len(faces)) for g, s in zip(gains, sums[e])} for e in EXPRESSIONS}
+    gain = {e: round(_gain_reaching(curve[e], targets[e]), 3) for e in EXPRESSIONS if e in targets}
     return IntensityCalibration(gain=gain, target=targets, curve=curve, faces=[n for n, _ in faces],
                                 recognizer=str(getattr(recognizer, "name", type(recognizer).__name__)))

@@ -134,7 +134,7 @@ def _heldout_faces(animator, recognizer, clips, stills: bool = True):
         except NoFaceError:
             missed.append(name)
             continue
-        faces.append((name, source, recognizer.recognize_faces(source.crop, [_face_from(source.landmarks)])[0]))
+        faces.append((name, source, recognizer.read(source.crop, source.landmarks)))
     return faces, missed
 
 
@@ -168,7 +168,7 @@ def from_expressive(animator, recognizer, clips, stills: bool = True, astronaut:
         from ..demo import astronaut as _astronaut
 
         source = animator.prepare(_astronaut())
-        reading = recognizer.recognize_faces(source.crop, [_face_from(source.landmarks)])[0]
+        reading = recognizer.read(source.crop, source.landmarks)
         if reading.expressive:
             faces.append(("astronaut", source, reading))
     st = list(emotion_methods(animator).values())[-1]
@@ -209,13 +209,6 @@ def _summ_expressive(df) -> dict:
     return out
 
 
-def _face_from(landmarks):
-    from ..face.types import Face
-
-    lm = np.asarray(landmarks, np.float32)
-    return Face(box=np.r_[lm.min(0), lm.max(0)], score=1.0, landmarks=lm, detector="landmarks")
-
-
 def emotion_methods(animator) -> dict:
     """Emotion-animation variants side by side, the full one (the animator's default) last: warp only,
     warp + refinement, warp + refinement + expression texture (all at the mean measured apex), and the
@@ -242,7 +235,7 @@ def real_apex(recognizer, clips) -> dict:
     from ..config import has_dataset
 
     out = {}
-    rows = [(c.emotion, recognizer.recognize_faces(c.frames[-1], [_face_from(c.landmarks[-1])])[0].label)
+    rows = [(c.emotion, recognizer.read(c.frames[-1], c.landmarks[-1]).label)
             for c in clips if c.heldout and c.kind == "ckplus"]
     if rows:
 
@@ -396,6 +389,57 @@ class AnimationEval:
     reconstruction: "pandas.DataFrame" = field(repr=False)  # noqa: F821
     emotion: "pandas.DataFrame" = field(repr=False)  # noqa: F821
     figures: list[Path] = field(default_factory=list)
+
+    def reconstruction_table(self) -> "pandas.DataFrame":  # noqa: F821
+        """One row per (clip kind, method): mean L1, SSIM, AKD, identity over the held-out frames."""
+        import pandas as pd
+
+        rec = self.metrics["reconstruction"]
+        return pd.DataFrame({(g, m): v for g, d in rec.items() for m, v in d.items()}).T
+
+    def emotion_table(self) -> "pandas.DataFrame":  # noqa: F821
+        """One column per emotion method: top-1 at full intensity, pooled and per-face Spearman, same person."""
+        import pandas as pd
+
+        e = self.metrics["emotion_animation"]
+        keys = ("top1_full", "spearman_pooled", "spearman_mean_per_face_emotion", "same_person_share")
+        return pd.DataFrame({m: {k: e[m][k] for k in keys} for m in self.methods})
+
+    @property
+    def methods(self) -> list[str]:
+        """The emotion methods measured, simplest first (the last is the animator's default)."""
+        e = self.metrics["emotion_animation"]
+        return [m for m, v in e.items() if isinstance(v, dict) and "top1_full" in v and "spearman_pooled" in v]
+
+    def per_emotion_table(self) -> "pandas.DataFrame":  # noqa: F821
+        """Top-1 at full intensity per emotion and method, with the ceiling (real apex faces) beside it."""
+        import pandas as pd
+
+        e = self.metrics["emotion_animation"]
+        per = pd.DataFrame({m: e[m]["top1_full_per_emotion"] for m in self.methods})
+        ceiling = e.get("real_apex", {})
+        if "heldout_ckplus_apex" in ceiling:
+            per["real apex: held-out CK+"] = pd.Series(ceiling["heldout_ckplus_apex"]["per_emotion"])
+        if "ckplus48" in ceiling:
+            per["real apex: CK+48"] = pd.Series(ceiling["ckplus48"]["recall"])
+        per.loc["mean of six"] = per.mean()
+        return per
+
+    def slider_table(self) -> "pandas.DataFrame":  # noqa: F821
+        """What the exaggeration and texture sliders buy at full intensity (top-1) and cost (same person)."""
+        import pandas as pd
+
+        rows = self.metrics["emotion_animation"].get("top1_full_by_gain", {})
+        return pd.DataFrame({k: {"top1": v["top1"], "same person": v["same_person_share"]}
+                             for k, v in rows.items()}).T
+
+    def expressive_table(self) -> "pandas.DataFrame":  # noqa: F821
+        """From expressive photos: the photo's expression kept vs taken out."""
+        import pandas as pd
+
+        fx = self.metrics["emotion_animation"].get("from_expressive", {})
+        keys = ("top1", "top1_emotions", "to_neutral", "reads_as_source", "same_person_share")
+        return pd.DataFrame({m: {k: fx[m][k] for k in keys} for m in ("kept", "taken out") if m in fx})
 
     def __repr__(self) -> str:
         r = self.metrics.get("reconstruction", {}).get("video", {})

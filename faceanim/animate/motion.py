@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..labels import EMOTIONS, to_emotion
 from ..errors import SettingError, check_number
+from ..labels import EMOTIONS, to_emotion
+from ..weights import StateWeights
 from .keypoints import apply_affine, face_scale, normalizing_transform
 
 __all__ = ["EmotionMotion", "learn_emotion_motion", "ease", "EASINGS", "emotion_keypoints", "driving_keypoints",
@@ -31,7 +32,7 @@ ANIMATABLE = EMOTIONS
 
 
 @dataclass
-class EmotionMotion:
+class EmotionMotion(StateWeights):
     """Per-emotion apex displacement of the 68 landmarks in the unit face frame, and the onset curve.
 
     Attributes:
@@ -40,6 +41,8 @@ class EmotionMotion:
         onset: ``(K,)`` mean fraction of the final displacement reached over normalised time 0..1.
         sequences: emotion name -> number of sequences averaged.
     """
+
+    weights_kind = "emotion_motion"
 
     displacement: dict[str, np.ndarray]
     spread: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
@@ -68,12 +71,6 @@ class EmotionMotion:
                    onset=np.asarray(state["onset"]), sequences=dict(state.get("sequences", {})),
                    subjects=list(state.get("subjects", [])))
 
-    @classmethod
-    def load(cls, name: str = "emotion_motion", root=None) -> "EmotionMotion":
-        from ..weights import load_weights
-
-        state, _ = load_weights(name, root=root, kind="emotion_motion")
-        return cls.from_state(state)
 
 
 def _unit(landmarks: np.ndarray) -> np.ndarray:

@@ -221,7 +221,7 @@ def _save(obj: dict, path: Path) -> None:
 
 
 def train_refiner(clips, config: RefinerConfig | None = None, run_dir: str | os.PathLike = "runs/animator",
-                  progress: bool = True, stop_after: int | None = None, log=print) -> dict:
+                  progress: bool = True, stop_after: int | None = None) -> dict:
     """Train (or resume) the refinement GAN in ``run_dir``; returns the final checkpoint dict.
 
     ``run_dir/checkpoint.pt`` is rewritten atomically every ``checkpoint_every`` steps; calling again with
@@ -255,7 +255,7 @@ def train_refiner(clips, config: RefinerConfig | None = None, run_dir: str | os.
         opt_d.load_state_dict(state["opt_d"])
         step, history, spent, rng_state = state["step"], state["history"], state["seconds"], state["rng"]
         best_val = min([h["val_l1"] for h in history if h["step"] > cfg.warmup] or [float("inf")])
-        log(f"resuming {run_dir} at step {step}/{cfg.steps}")
+        logger.info(f"resuming {run_dir} at step {step}/{cfg.steps}")
     rng = np.random.default_rng(cfg.seed)
     if rng_state is not None:
         rng.bit_generator.state = rng_state
@@ -337,7 +337,7 @@ def train_refiner(clips, config: RefinerConfig | None = None, run_dir: str | os.
                        "config": dataclasses.asdict(cfg)}, run_dir / "best.pt")
             state = checkpoint()
             bar.set_postfix(l1=f"{row['train_l1']:.4f}", val=f"{row['val_l1']:.4f}")
-            log(f"step {step}/{cfg.steps}: train L1 {row['train_l1']:.4f} val L1 {row['val_l1']:.4f} "
+            logger.info(f"step {step}/{cfg.steps}: train L1 {row['train_l1']:.4f} val L1 {row['val_l1']:.4f} "
                 f"[{spent / 60:.1f} min]")
     bar.close()
     return state if state is not None else torch.load(ckpt_path, map_location="cpu", weights_only=False)

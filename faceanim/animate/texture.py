@@ -23,8 +23,9 @@ from functools import cached_property
 import numpy as np
 
 from ..errors import SettingError
-from .keypoints import above_brows, border_anchors
 from ..labels import to_emotion
+from ..weights import StateWeights
+from .keypoints import above_brows, border_anchors
 from .warp import tps_map, warp_image
 
 __all__ = ["ExpressionTexture", "learn_expression_texture", "apply_texture", "face_mask", "eyes_mask",
@@ -98,7 +99,7 @@ def forehead_keep(crop: np.ndarray, landmarks: np.ndarray, reach: float = 6.0) -
 
 
 @dataclass
-class ExpressionTexture:
+class ExpressionTexture(StateWeights):
     """Per-emotion log ratio images on a canonical face.
 
     Attributes:
@@ -107,6 +108,8 @@ class ExpressionTexture:
         sequences: emotion name -> number of CK+ sequences averaged; subjects: the CK+ subjects used.
         params: how the maps were made (blur, offset, high-pass sigma).
     """
+
+    weights_kind = "emotion_texture"
 
     landmarks: np.ndarray = field(repr=False)
     log_ratio: dict[str, np.ndarray] = field(repr=False)
@@ -198,12 +201,6 @@ class ExpressionTexture:
                    sequences=dict(state.get("sequences", {})), subjects=list(state.get("subjects", [])),
                    params=dict(state.get("params", {})))
 
-    @classmethod
-    def load(cls, name: str = "emotion_texture", root=None) -> "ExpressionTexture":
-        from ..weights import load_weights
-
-        state, _ = load_weights(name, root=root, kind="emotion_texture")
-        return cls.from_state(state)
 
 
 def _gray(frame: np.ndarray) -> np.ndarray:

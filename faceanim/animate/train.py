@@ -14,9 +14,12 @@ Each is written to ``weights/`` with a checksum and the command that made it.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["train_animator", "PARTS"]
 
@@ -24,7 +27,7 @@ PARTS = ("motion", "texture", "gru", "refiner", "calibration")
 
 
 def train_animator(steps: int | None = None, run_dir: str | os.PathLike = "runs/animator/refiner", parts=PARTS,
-                   weights_root: str | os.PathLike | None = None, progress: bool = True, log=print,
+                   weights_root: str | os.PathLike | None = None, progress: bool = True,
                    clips=None, gru_steps: int = 1500, **refiner_kwargs) -> dict[str, Path]:
     """Train the parts named in ``parts`` and write their weights; returns name -> weights path.
 
@@ -32,8 +35,8 @@ def train_animator(steps: int | None = None, run_dir: str | os.PathLike = "runs/
     made the committed refiner)."""
     import torch
 
-    from ..runtime import hardware_string
     from ..errors import SettingError
+    from ..runtime import hardware_string
     from ..weights import save_weights
     from .clips import HELDOUT_SUBJECTS, HELDOUT_VIDEOS, load_clips
     from .motion import learn_emotion_motion
@@ -52,14 +55,14 @@ def train_animator(steps: int | None = None, run_dir: str | os.PathLike = "runs/
         out["emotion_motion"] = save_weights(motion.to_state(), "emotion_motion", {
             "kind": "emotion_motion", "sequences": motion.sequences, "subjects": motion.subjects,
             "heldout_subjects": list(HELDOUT_SUBJECTS), "command": command}, root=weights_root)
-        log(f"emotion motion from {sum(motion.sequences.values())} CK+ sequences: {motion.sequences}")
+        logger.info(f"emotion motion from {sum(motion.sequences.values())} CK+ sequences: {motion.sequences}")
     if "texture" in parts:
         texture = learn_expression_texture(clips, exclude_subjects=HELDOUT_SUBJECTS)
         out["emotion_texture"] = save_weights(texture.to_state(), "emotion_texture", {
             "kind": "emotion_texture", "sequences": texture.sequences, "subjects": texture.subjects,
             "size": texture.size, **texture.params, "heldout_subjects": list(HELDOUT_SUBJECTS), "command": command},
             root=weights_root)
-        log(f"expression texture from {sum(texture.sequences.values())} CK+ sequences: {texture.sequences}")
+        logger.info(f"expression texture from {sum(texture.sequences.values())} CK+ sequences: {texture.sequences}")
     if "gru" in parts:
         model, info = train_keypoint_gru(clips, steps=gru_steps, progress=progress)
         out["keypoint_gru"] = save_weights({"model": model.state_dict(), "hidden": model.gru.hidden_size},
@@ -69,15 +72,15 @@ def train_animator(steps: int | None = None, run_dir: str | os.PathLike = "runs/
                                                             "torch": torch.__version__,
                                                             "hardware": hardware_string(torch.device("cpu"))},
                                            root=weights_root)
-        log(f"keypoint GRU: {info}")
+        logger.info(f"keypoint GRU: {info}")
     if "refiner" in parts:
         cfg = RefinerConfig(**({"steps": steps} if steps is not None else {}), **refiner_kwargs)
-        state = train_refiner(clips, cfg, run_dir=run_dir, progress=progress, log=log)
+        state = train_refiner(clips, cfg, run_dir=run_dir, progress=progress)
         if state["step"] >= cfg.steps:
             best_path = Path(run_dir) / "best.pt"
             best = torch.load(best_path, map_location="cpu", weights_only=False) if best_path.exists() else None
             out["animator_refiner"] = export_refiner(state, command=command, root=weights_root, best=best)
-            log(f"refiner: {state['step']} steps, {state['seconds'] / 60:.1f} min")
+            logger.info(f"refiner: {state['step']} steps, {state['seconds'] / 60:.1f} min")
     if "calibration" in parts:
         from ..emotion import create_recognizer
         from .animator import Animator
@@ -95,5 +98,5 @@ def train_animator(steps: int | None = None, run_dir: str | os.PathLike = "runs/
             "kind": "emotion_calibration", "gain": cal.gain, "target": cal.target, "recognizer": cal.recognizer,
             "faces": len(cal.faces), "heldout_subjects": list(HELDOUT_SUBJECTS),
             "heldout_videos": list(HELDOUT_VIDEOS), "command": command}, root=weights_root)
-        log(f"intensity calibration on {len(cal.faces)} training faces: gains {cal.gain}")
+        logger.info(f"intensity calibration on {len(cal.faces)} training faces: gains {cal.gain}")
     return out

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -95,7 +95,7 @@ class CKPlus48:
     def counts(self) -> "pandas.Series":  # noqa: F821
         import pandas as pd
 
-        names = ["contempt" if l < 0 else EMOTIONS[l] for l in self.labels]
+        names = ["contempt" if k < 0 else EMOTIONS[k] for k in self.labels]
         return pd.Series(names).value_counts().rename("faces")
 
 
@@ -113,7 +113,8 @@ def load_ckplus_sequences(path: str | os.PathLike | None = None) -> CKPlusSequen
         rows = np.flatnonzero(seq_index == s)
         rows = rows[np.argsort(frame_index[rows])]
         emo = emotions[s]
-        emo = str(emotion_names[int(emo)]) if emotion_names is not None and np.issubdtype(np.asarray(emo).dtype, np.integer) else str(emo)
+        named = emotion_names is not None and np.issubdtype(np.asarray(emo).dtype, np.integer)
+        emo = str(emotion_names[int(emo)]) if named else str(emo)
         seqs.append(CKSequence(name=str(names[s]), subject=str(subjects[s]), emotion=emo, frames=frames[rows]))
     return CKPlusSequences(seqs, source=str(path))
 

@@ -218,7 +218,6 @@ def _from_csv(path: Path) -> FER2013:
 
 def _from_folders(root: Path) -> FER2013:
     import cv2
-
     from tqdm.auto import tqdm
 
     files: list[tuple[Path, int, str]] = []

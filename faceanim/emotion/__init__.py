@@ -6,8 +6,15 @@ them; ``evaluate_emotion`` measures them.
 
 from .export import export_emotion_weights
 from .model import EmotionNet, NetConfig
-from .recognizer import (DEFAULT_RECOGNIZER, DEFAULT_THRESHOLD, EmotionReading, EmotionRecognizer,
-                         available_recognizers, create_recognizer, readings_to_frame)
+from .recognizer import (
+    DEFAULT_RECOGNIZER,
+    DEFAULT_THRESHOLD,
+    EmotionReading,
+    EmotionRecognizer,
+    available_recognizers,
+    create_recognizer,
+    readings_to_frame,
+)
 from .train import TrainConfig, TrainResult, train_emotion
 
 __all__ = ["EmotionNet", "NetConfig", "EmotionReading", "EmotionRecognizer", "create_recognizer",

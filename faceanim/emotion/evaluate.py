@@ -5,15 +5,18 @@ rotation and small faces. ``faceanim evaluate emotion`` runs :func:`evaluate_emo
 
 from __future__ import annotations
 
+import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from ..labels import EMOTIONS
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["classification_metrics", "expected_calibration_error", "CORRUPTIONS", "corrupt", "robustness",
            "EmotionEvaluation", "evaluate_emotion", "plot_confusion", "plot_reliability", "plot_intensity_curves",
@@ -170,7 +173,7 @@ def plot_intensity_curves(frames: "pandas.DataFrame", title: str = "intensity ov
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), sharex=True, sharey=True, squeeze=False)
     for ax, emo in zip(axes.flat, emotions):
         part = frames[frames["emotion"] == emo]
-        for k, (name, seq) in enumerate(part.groupby("sequence")):
+        for k, (_, seq) in enumerate(part.groupby("sequence")):
             ax.plot(seq["progress"], seq["intensity"], color=f"C{k % 10}", lw=1.4)
             ax.plot(seq["progress"], seq["p_not_neutral"], color=f"C{k % 10}", lw=0.8, ls=":")
         ax.set_title(f"{emo} ({part['sequence'].nunique()} seq.)")
@@ -249,8 +252,7 @@ QUICK_ROBUSTNESS, QUICK_ANCHORS = 200, 300
 
 
 def evaluate_emotion(recognizer=None, out_dir: str | os.PathLike | None = None, quick: bool = False,
-                     peers: list[str] | None = None, progress: bool = True, write: bool = True,
-                     log=print) -> EmotionEvaluation:
+                     peers: list[str] | None = None, progress: bool = True, write: bool = True) -> EmotionEvaluation:
     """Run every measurement on ``recognizer`` (the default weights if None) and write ``out_dir``.
 
     ``quick`` uses 600 PrivateTest/PublicTest faces, 200 faces for robustness, a third of CK+48, and 4 CK+
@@ -259,7 +261,6 @@ def evaluate_emotion(recognizer=None, out_dir: str | os.PathLike | None = None, 
     ``<out_dir>/emotion/`` (``out_dir`` defaults to ``reports/``).
     """
     import matplotlib
-
     import pandas as pd
 
     from .._atomic import write_json
@@ -284,12 +285,12 @@ def evaluate_emotion(recognizer=None, out_dir: str | os.PathLike | None = None, 
         probs[key] = (p, part.labels)
         subsets[key] = part
         metrics.update(classification_metrics(p, part.labels, prefix=f"{key}_"))
-        log(f"{split}: accuracy {metrics[f'{key}_accuracy']:.4f}, macro-F1 {metrics[f'{key}_macro_f1']:.4f}")
+        logger.info(f"{split}: accuracy {metrics[f'{key}_accuracy']:.4f}, macro-F1 {metrics[f'{key}_macro_f1']:.4f}")
     if getattr(rec, "flip_tta", False):  # the fast setting (no mirrored pass), on the same PrivateTest faces
         part = subsets["private"]
         p1, _ = rec.predict(part.images, flip_tta=False)
         metrics["private_accuracy_single_pass"] = float((p1.argmax(1) == part.labels).mean())
-        log(f"PrivateTest without the mirrored pass: accuracy {metrics['private_accuracy_single_pass']:.4f}")
+        logger.info(f"PrivateTest without the mirrored pass: accuracy {metrics['private_accuracy_single_pass']:.4f}")
     p_priv, y_priv = probs["private"]
     per_class = pd.DataFrame({"precision": [metrics[f"private_precision_{e}"] for e in EMOTIONS],
                               "recall": [metrics[f"private_recall_{e}"] for e in EMOTIONS],
@@ -307,14 +308,14 @@ def evaluate_emotion(recognizer=None, out_dir: str | os.PathLike | None = None, 
         try:
             peer = create_recognizer(peer_name)
         except Exception as exc:  # an optional extra: say why it is missing and go on
-            log(f"peer {peer_name!r} skipped: {exc}")
+            logger.info(f"peer {peer_name!r} skipped: {exc}")
             metrics[f"peer_{peer_name}_skipped"] = str(exc)[:200]
             continue
         p_peer, _ = peer.predict(fer.split("PrivateTest").images if not quick else part.images[sub])
         y_peer = part.labels if not quick else labs
         metrics.update(classification_metrics(p_peer, y_peer, prefix=f"peer_{peer_name}_private_"))
-        rob[peer_name] = robustness(lambda x: peer.predict(x)[0], imgs, labs)
-        log(f"peer {peer_name}: PrivateTest accuracy {metrics[f'peer_{peer_name}_private_accuracy']:.4f}")
+        rob[peer_name] = robustness(lambda x, peer=peer: peer.predict(x)[0], imgs, labs)
+        logger.info(f"peer {peer_name}: PrivateTest accuracy {metrics[f'peer_{peer_name}_private_accuracy']:.4f}")
     for name, table in rob.items():
         tag = "" if name == rec.name else f"peer_{name}_"
         for _, r in table.iterrows():
@@ -332,12 +333,12 @@ def evaluate_emotion(recognizer=None, out_dir: str | os.PathLike | None = None, 
                         for k, v in classification_metrics(p48, ck48.labels[keep], prefix="ckplus48_").items()
                         if not k.startswith("ckplus48_precision") and not k.startswith("ckplus48_f1_")})
         figures["confusion_ckplus48"] = plot_confusion(p48, ck48.labels[keep], "CK+48 (contempt dropped)")
-        log(f"CK+48: accuracy {metrics['ckplus48_accuracy']:.4f}")
+        logger.info(f"CK+48: accuracy {metrics['ckplus48_accuracy']:.4f}")
 
     # intensity, leave-subjects-out
     cv = None
     if not hasattr(rec, "model"):
-        log(f"CK+ intensity skipped: {rec.name!r} has no embedding to fit an intensity head on")
+        logger.info(f"CK+ intensity skipped: {rec.name!r} has no embedding to fit an intensity head on")
     elif has_dataset("ckplus_sequences"):
         from ..data import load_ckplus_sequences
 
@@ -352,7 +353,7 @@ def evaluate_emotion(recognizer=None, out_dir: str | os.PathLike | None = None, 
                                         settings=getattr(rec, "compute", None))
         metrics.update(cv.summary())
         figures["intensity_curves"] = plot_intensity_curves(cv.frames)
-        log(f"CK+ intensity: mean within-sequence Spearman {cv.mean_spearman:.4f} "
+        logger.info(f"CK+ intensity: mean within-sequence Spearman {cv.mean_spearman:.4f} "
             f"(1 - p(neutral): {metrics['p_not_neutral_spearman_mean']:.4f})")
 
     hist = getattr(rec, "metadata", {}).get("history")
@@ -370,7 +371,7 @@ def evaluate_emotion(recognizer=None, out_dir: str | os.PathLike | None = None, 
                 fig.savefig(tmp, dpi=110, bbox_inches="tight")
         write_json(out / "emotion_metrics.json", {"metrics": metrics, "figures": sorted(figures),
                                                   "weights": getattr(rec, "metadata", {}).get("sha256")})
-        log(f"wrote {out / 'emotion_metrics.json'} and {len(figures)} figures in {fig_dir}")
+        logger.info(f"wrote {out / 'emotion_metrics.json'} and {len(figures)} figures in {fig_dir}")
     if matplotlib.get_backend().lower() == "agg":
         import matplotlib.pyplot as plt
 

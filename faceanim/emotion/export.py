@@ -3,6 +3,7 @@ intensity head on CK+ (all subjects) and FER+ anchors, and write ``weights/<name
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import sys
@@ -11,12 +12,14 @@ from pathlib import Path
 
 from ..labels import EMOTIONS
 
+logger = logging.getLogger(__name__)
+
 __all__ = ["export_emotion_weights"]
 
 
 def export_emotion_weights(run_dir: str | os.PathLike, name: str = "emotion_resnet", ck=None, fer=None,
                            root: str | os.PathLike | None = None, command: str | None = None,
-                           progress: bool = True, log=print) -> Path:
+                           progress: bool = True) -> Path:
     """Write ``<root>/<name>.pt`` from ``run_dir/best.pt`` with a fitted intensity head; returns its path.
 
     ``training_seconds`` is the time until the chosen epoch; ``training_seconds_all_epochs`` the whole run.
@@ -49,7 +52,7 @@ def export_emotion_weights(run_dir: str | os.PathLike, name: str = "emotion_resn
                               "neutral/apex anchors, position as ordinal soft target) and FER+ consensus faces "
                               "of FER-2013 Training (ranking)",
                 "seconds": round(time.time() - t0, 1)}
-        log(f"intensity head fitted on {len(ck)} CK+ sequences ({head['seconds']} s)")
+        logger.info(f"intensity head fitted on {len(ck)} CK+ sequences ({head['seconds']} s)")
     metadata = {
         "kind": "emotion",
         "classes": list(EMOTIONS),
@@ -71,7 +74,7 @@ def export_emotion_weights(run_dir: str | os.PathLike, name: str = "emotion_resn
                                  "seconds": round(base["seconds"], 1)}
         metadata["training_seconds_including_init"] = round(state["seconds"] + base["seconds"], 1)
     path = save_weights({"model": model.state_dict()}, name, metadata, root=root)
-    log(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    logger.info(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return path
 
 

@@ -169,6 +169,28 @@ class IntensityCV:
     def mean_spearman(self) -> float:
         return float(self.table["spearman"].mean())
 
+    def expressive_share(self, threshold: float) -> "pandas.Series":  # noqa: F821
+        """Share of CK+ frames counted expressive (``intensity >= threshold``) in the first 20% of each
+        sequence (near neutral), the middle, and the last 20% (near the apex)."""
+        import pandas as pd
+
+        f = self.frames
+        part = pd.cut(f["progress"], [-0.01, 0.2, 0.8, 1.0], labels=["first 20%", "middle", "last 20%"])
+        return (f["intensity"] >= threshold).groupby(part, observed=True).mean().rename("expressive share")
+
+    def plot_threshold(self, threshold: float):
+        """A bar per part of the sequences: how much of it counts as expressive at ``threshold``."""
+        import matplotlib.pyplot as plt
+
+        share = self.expressive_share(threshold)
+        fig, ax = plt.subplots(figsize=(5, 3))
+        share.plot.bar(ax=ax, color=["C0", "C1", "C3"])
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("share counted expressive")
+        ax.set_title(f"threshold {threshold:.2f}")
+        ax.tick_params(axis="x", rotation=0)
+        return fig
+
     def threshold_accuracy(self, threshold: float) -> float:
         """Balanced accuracy of ``intensity >= threshold`` telling apex frames from neutral first frames."""
         f = self.frames
@@ -183,7 +205,8 @@ class IntensityCV:
         grid = np.round(np.arange(0.05, 0.96, 0.05), 2)
         accs = [self.threshold_accuracy(g) for g in grid]
         return {"threshold": threshold, "threshold_balanced_accuracy": self.threshold_accuracy(threshold),
-                "best_threshold": float(grid[int(np.argmax(accs))]), "best_threshold_balanced_accuracy": max(accs),"intensity_spearman_mean": self.mean_spearman,
+                "best_threshold": float(grid[int(np.argmax(accs))]), "best_threshold_balanced_accuracy": max(accs),
+                "intensity_spearman_mean": self.mean_spearman,
                 "intensity_spearman_median": float(t["spearman"].median()),
                 "intensity_spearman_min": float(t["spearman"].min()),
                 "p_not_neutral_spearman_mean": float(t["spearman_p_not_neutral"].mean()),

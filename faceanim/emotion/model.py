@@ -1,8 +1,9 @@
 """The emotion network: a small residual CNN for 48x48 gray faces, with an intensity head.
 
 It is sized for the CPU: about 2M parameters, hundreds of aligned faces a second on 2 cores, in fp32 or
-in bf16 where the CPU has bf16 units (``bench/bench_emotion.py`` measures both, and names the CPU). Every input is standardised per image inside the
-network, so a darker or brighter photo reaches the convolutions unchanged.
+in bf16 where the CPU has bf16 units (``bench/bench_emotion.py`` measures both, and names the CPU). Every
+input is standardised per image inside the network, so a darker or brighter photo reaches the
+convolutions unchanged.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class EmotionNet(nn.Module):
         super().__init__()
         self.config = cfg = config or NetConfig()
         stages, cin = [], 1
-        for i, (c, nb) in enumerate(zip(cfg.widths, cfg.blocks)):
+        for c, nb in zip(cfg.widths, cfg.blocks):
             layers = [_conv_bn(cin, c)] + [_Residual(c) for _ in range(nb)] + [nn.MaxPool2d(2)]
             stages.append(nn.Sequential(*layers))
             cin = c

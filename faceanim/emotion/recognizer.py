@@ -1,37 +1,41 @@
 """Name the emotion on each face and score its intensity: :class:`EmotionRecognizer`.
 
->>> rec = create_recognizer()                       # doctest: +SKIP  (the committed weights)
->>> readings = rec.recognize("photo.jpg")           # detect -> align (FER framing) -> classify
->>> readings[0].label, readings[0].intensity        # doctest: +SKIP
-('happy', 0.83)
->>> rec.to_frame(readings)                          # doctest: +SKIP  (one row per face)
+>>> from faceanim.demo import astronaut
+>>> rec = create_recognizer()                  # the committed weights
+>>> readings = rec.recognize(astronaut())      # or a path; detect -> align (FER framing) -> classify
+>>> readings[0].label, readings[0].intensity > 0.5, readings[0].shown
+('happy', True, 'happy')
+>>> rec.to_frame(readings).shape               # one row per face
+(1, 17)
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 import numpy as np
 import torch
 
-from ..labels import EMOTIONS
 from ..errors import BackendError, MediaError, SettingError
 from ..face._registry import Registry
 from ..face.types import Face
+from ..labels import EMOTIONS
 from ..runtime import compute
 from ..weights import load_weights
 from .model import EmotionNet, NetConfig, NetOutputs, predict_logits
 
 __all__ = ["EmotionReading", "Recognizer", "EmotionRecognizer", "create_recognizer", "available_recognizers",
-           "DEFAULT_RECOGNIZER", "DEFAULT_THRESHOLD", "readings_to_frame", "to_gray48"]
+           "DEFAULT_RECOGNIZER", "DEFAULT_THRESHOLD", "INFERENCE_BACKENDS", "readings_to_frame", "to_gray48"]
 
 #: the committed weights ``weights/emotion_resnet_ft2.pt`` (``emotion_resnet`` trained further in two warm
 #: restarts with ``faceanim train emotion --init-from``; see weights/README.md)
 DEFAULT_RECOGNIZER = "emotion_resnet_ft2"
 #: intensity at or above which a face counts as showing an emotion (the notebooks' slider)
 DEFAULT_THRESHOLD = 0.3
+#: what can run the recognizer's network (``EmotionRecognizer(backend=...)``, ``$FACEANIM_BACKEND``)
+INFERENCE_BACKENDS = ("torch", "onnx")
 
 RECOGNIZERS: Registry["EmotionRecognizer"] = Registry("recognizer")
 
@@ -180,6 +184,10 @@ class Recognizer:
         crops = [align_face(image, f, "fer", size=self.input_size).image for f in faces]
         return self.recognize_aligned(crops, sources=[source] * len(faces) if source else None, faces=list(faces))
 
+    def read(self, image: np.ndarray, landmarks) -> EmotionReading:
+        """The reading of the one face in ``image`` whose 68 ``landmarks`` are known (no detection)."""
+        return self.recognize_faces(image, [Face.from_landmarks(landmarks)])[0]
+
     @staticmethod
     def to_frame(readings: Iterable[EmotionReading], **columns):
         return readings_to_frame(readings, **columns)
@@ -197,13 +205,16 @@ class EmotionRecognizer(Recognizer):
             ``bench/bench_emotion.py``).
         device, precision: where and how to run (``None``: chosen by :func:`faceanim.runtime.compute`,
             bf16 only where the CPU runs it fast; ``"fp32"`` / ``"bf16"`` force it).
+        backend: what runs the network, by name (:data:`INFERENCE_BACKENDS`): ``"torch"``, or ``"onnx"``
+            (ONNX Runtime, fp32 on the CPU: faster than torch's fp32 where the CPU has no bf16 units);
+            ``None``: ``$FACEANIM_BACKEND``, else torch.
     """
 
     kind = "emotion"
 
     def __init__(self, weights: str = DEFAULT_RECOGNIZER, threshold: float = DEFAULT_THRESHOLD,
                  flip_tta: bool = True, detector: str = "mtcnn", batch_size: int = 16,
-                 device: str | None = None, precision: str | None = None,
+                 device: str | None = None, precision: str | None = None, backend: str | None = None,
                  weights_root: str | os.PathLike | None = None):
 
         if not 0.0 <= threshold <= 1.0:
@@ -211,6 +222,13 @@ class EmotionRecognizer(Recognizer):
         state, meta = load_weights(weights, root=weights_root, kind=self.kind)
         self.name, self.metadata, self.threshold = weights, meta, float(threshold)
         self.flip_tta, self.batch_size = flip_tta, batch_size
+        self.backend = (backend or os.environ.get("FACEANIM_BACKEND") or "torch").lower()
+        if self.backend not in INFERENCE_BACKENDS:
+            raise SettingError(f"unknown inference backend {self.backend!r}; choose one of {', '.join(INFERENCE_BACKENDS)}")
+        if self.backend == "onnx":
+            if precision == "bf16":
+                raise SettingError("the onnx backend runs fp32; use backend='torch' for bf16")
+            precision = "fp32"
         self.compute = compute(precision, device=device)
         self.device = self.compute.torch_device
         self.model = EmotionNet(NetConfig.from_dict(meta["net"]))
@@ -218,6 +236,13 @@ class EmotionRecognizer(Recognizer):
         self.model.fuse_for_inference()  # BatchNorm folded into the convolutions: same outputs, ~15% faster
         self.model.to(self.device).to(memory_format=self.compute.memory_format()).eval()
         self.input_size = self.model.config.input_size
+        self._onnx = None
+        if self.backend == "onnx":
+            from .onnx import OnnxNet
+
+            if self.device.type != "cpu":
+                raise SettingError("the onnx backend runs on the CPU; use backend='torch' on a GPU")
+            self._onnx = OnnxNet(self.model, threads=self.compute.threads)
         self._detector_name = detector
         self._pipeline = None
 
@@ -225,7 +250,8 @@ class EmotionRecognizer(Recognizer):
         # the figure the weights were chosen on; PrivateTest is measured apart (`faceanim evaluate emotion`)
         acc = self.metadata.get("public_test_accuracy")
         extra = f", PublicTest acc {acc:.3f}" if acc is not None else ""
-        return f"EmotionRecognizer({self.name!r}, threshold={self.threshold}, {self.compute.precision}{extra})"
+        how = self.compute.precision if self.backend == "torch" else f"{self.backend} {self.compute.precision}"
+        return f"EmotionRecognizer({self.name!r}, threshold={self.threshold}, {how}{extra})"
 
     def predict(self, crops: np.ndarray | Sequence[np.ndarray],
                 flip_tta: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -244,6 +270,8 @@ class EmotionRecognizer(Recognizer):
 
     def _run(self, batch: np.ndarray, flip_tta: bool | None = None) -> NetOutputs:
         flip = self.flip_tta if flip_tta is None else flip_tta
+        if self._onnx is not None:
+            return self._onnx.predict(batch, batch_size=self.batch_size, flip_tta=flip)
         return predict_logits(self.model, batch, batch_size=self.batch_size, flip_tta=flip, settings=self.compute)
 
     def _as_batch(self, crops) -> np.ndarray:

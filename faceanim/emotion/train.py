@@ -31,7 +31,8 @@ from .model import EmotionNet, NetConfig, predict_logits, to_tensor
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TrainConfig", "TrainResult", "train_emotion", "soft_targets", "augment_batch", "load_checkpoint"]
+__all__ = ["TrainConfig", "TrainResult", "train_emotion", "soft_targets", "augment_batch", "augmentation_preview",
+           "load_checkpoint"]
 
 
 @dataclass
@@ -155,6 +156,13 @@ def augment_batch(x: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> to
     return x
 
 
+def augmentation_preview(images: np.ndarray, cfg: TrainConfig | None = None, seed: int = 0) -> list[np.ndarray]:
+    """``(N, 48, 48)`` uint8 faces as :func:`augment_batch` hands them to the network during training."""
+    x = to_tensor(images)
+    out = augment_batch(x, cfg or TrainConfig(), torch.Generator().manual_seed(seed))
+    return [(o[0].numpy() * 255).round().astype(np.uint8) for o in out]
+
+
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     return torch.load(path, map_location=map_location, weights_only=False)
 
@@ -166,7 +174,7 @@ def _save(obj: dict, path: Path) -> None:
 
 def train_emotion(config: TrainConfig | None = None, run_dir: str | os.PathLike = "runs/emotion",
                   data=None, progress: bool = True, stop_after: int | None = None,
-                  device: str | None = None, log=print) -> TrainResult:
+                  device: str | None = None) -> TrainResult:
     """Train (or resume) a run in ``run_dir``; returns the history and the best (PublicTest) checkpoint.
 
     ``run_dir/checkpoint.pt`` is rewritten atomically after every epoch, so a killed run resumes where
@@ -217,7 +225,7 @@ def train_emotion(config: TrainConfig | None = None, run_dir: str | os.PathLike 
         sched.load_state_dict(state["scheduler"])
         history, start_epoch = state["history"], state["epoch"] + 1
         best_acc, best_epoch, spent = state["best_acc"], state["best_epoch"], state["seconds"]
-        log(f"resuming {run_dir} at epoch {start_epoch + 1}/{cfg.epochs} (best PublicTest {best_acc:.4f})")
+        logger.info(f"resuming {run_dir} at epoch {start_epoch + 1}/{cfg.epochs} (best PublicTest {best_acc:.4f})")
     elif cfg.init_from:
         init = Path(cfg.init_from)
         if not init.exists():
@@ -227,7 +235,7 @@ def train_emotion(config: TrainConfig | None = None, run_dir: str | os.PathLike 
         except (KeyError, RuntimeError) as exc:
             raise SettingError(f"{init} holds no weights for this network ({str(exc)[:120]}); use a run of the "
                                "same architecture") from None
-        log(f"starting from the weights in {init}")
+        logger.info(f"starting from the weights in {init}")
 
     done_now = 0
     for epoch in range(start_epoch, cfg.epochs):
@@ -276,7 +284,7 @@ def train_emotion(config: TrainConfig | None = None, run_dir: str | os.PathLike 
                    "hardware": hardware_string(dev), "precision": settings.precision, "torch": torch.__version__}, best_path)
         _save(state, ckpt_path)
         write_json(run_dir / "history.json", history)
-        log(f"epoch {epoch + 1}/{cfg.epochs}: loss {row['train_loss']:.4f} train {row['train_acc']:.4f} "
+        logger.info(f"epoch {epoch + 1}/{cfg.epochs}: loss {row['train_loss']:.4f} train {row['train_acc']:.4f} "
             f"PublicTest {acc:.4f}{' (best)' if is_best else ''} [{secs:.0f} s]")
         done_now += 1
     return TrainResult(run_dir=run_dir, best_path=best_path, history=pd.DataFrame(history),

@@ -4,8 +4,10 @@ Both return every face as a :class:`~faceanim.face.types.Face` with box, score i
 points, sorted by score. Huge images are searched at a working resolution (``max_side``) and the results
 mapped back, so an 8000 px photo costs about what a 1600 px one does.
 
->>> det = create_detector("mtcnn")     # doctest: +SKIP
->>> faces = det.detect(image)          # doctest: +SKIP
+>>> from faceanim.demo import astronaut
+>>> faces = create_detector("mtcnn").detect(astronaut())      # scikit-image's astronaut (public domain)
+>>> len(faces), faces[0].score > 0.99, faces[0].points5.shape
+(1, True, (5, 2))
 """
 
 from __future__ import annotations
@@ -76,7 +78,8 @@ def _clip_box(box: np.ndarray, w: int, h: int) -> np.ndarray:
                     dtype=np.float32)
 
 
-@DETECTORS.register("mtcnn", "MTCNN (Zhang et al. 2016) from facenet-pytorch; accurate, 5 points, about half haar's speed (reports/bench_face.json)")
+@DETECTORS.register("mtcnn", "MTCNN (Zhang et al. 2016) from facenet-pytorch; accurate, 5 points, about half haar's "
+                            "speed (reports/bench_face.json)")
 class MTCNNDetector(FaceDetector):
     """MTCNN from ``facenet-pytorch`` (weights ship inside the package; nothing is downloaded).
 

@@ -6,8 +6,8 @@ leaves the frame and comes back its old id, and to measure identity drift in ani
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Sequence
 
 import numpy as np
 

@@ -7,9 +7,9 @@ importing that package (its ``__init__`` needs ``pkg_resources``, gone from rece
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

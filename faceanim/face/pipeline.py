@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 
@@ -42,10 +42,10 @@ class FacePipeline:
         max_faces: keep at most this many faces (largest first); ``None`` keeps all.
         **detector_kwargs: passed to the detector when it is given by name (``min_score``, ``max_side``...).
 
-    >>> pipe = FacePipeline("haar", template="fer")      # doctest: +SKIP
-    >>> result = pipe("photo.jpg")                        # doctest: +SKIP
-    >>> result.aligned[0].image.shape                     # doctest: +SKIP
-    (48, 48)
+    >>> from faceanim.demo import astronaut
+    >>> result = FacePipeline("haar", template="fer")(astronaut())   # or a path: pipe("photo.jpg")
+    >>> len(result.faces), result.aligned[0].image.shape
+    (1, (48, 48))
     """
 
     def __init__(self, detector: str | FaceDetector = "mtcnn", landmarker: str | Landmarker | None = "dlib68",

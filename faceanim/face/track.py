@@ -9,8 +9,8 @@ landmarks inside the old box and moves the box with them (2-3 ms instead of 20-5
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Iterable
 
 import numpy as np
 
@@ -49,6 +49,12 @@ class Face:
             self.points5 = np.asarray(self.points5, dtype=np.float32).reshape(5, 2)
         if self.landmarks is not None:
             self.landmarks = np.asarray(self.landmarks, dtype=np.float32).reshape(-1, 2)
+
+    @classmethod
+    def from_landmarks(cls, landmarks) -> "Face":
+        """A face known only by its 68 landmarks (an animated frame, a tracked face): the box is their extent."""
+        lm = np.asarray(landmarks, np.float32)
+        return cls(box=np.r_[lm.min(0), lm.max(0)], score=1.0, landmarks=lm, detector="landmarks")
 
     @property
     def width(self) -> float:

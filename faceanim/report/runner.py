@@ -106,7 +106,8 @@ def _cell_name(source: Path, executed: Path, index: int) -> str:
 
         cells = nbformat.read(executed, as_version=4).cells
         # papermill adds an injected-parameters cell and an error banner: find the cell holding the error
-        failed = [c for c in cells if c.cell_type == "code" and any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+        failed = [c for c in cells if c.cell_type == "code"
+                  and any(o.get("output_type") == "error" for o in c.get("outputs", []))]
         cell = failed[0] if failed else cells[index]
         original = nbformat.read(source, as_version=4).cells
         ids = [c.get("id") for c in original]

@@ -21,10 +21,14 @@ class ReportWriter:
         uses_data: whether the figures come from the real datasets (``False``: bundled demo media only).
             Together with ``quick`` this names the baseline profile the metrics are compared with.
 
-    >>> rep = ReportWriter("reports/00_tour", quick=True)   # doctest: +SKIP
-    >>> rep.add(faces_found=1)                               # doctest: +SKIP
-    >>> rep.figure(fig, "faces")                             # doctest: +SKIP
-    >>> rep.save()                                           # doctest: +SKIP
+    >>> import json, tempfile
+    >>> import matplotlib.pyplot as plt
+    >>> rep = ReportWriter(tempfile.mkdtemp(), quick=True)   # a notebook passes its output_dir
+    >>> rep.add(faces_found=1)
+    >>> rep.figure(plt.subplots()[0], "faces").name
+    'faces.png'
+    >>> json.loads(rep.save().read_text())["metrics"]
+    {'faces_found': 1}
     """
 
     def __init__(self, output_dir: str | os.PathLike, quick: bool = False, uses_data: bool = False):

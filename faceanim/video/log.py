@@ -12,11 +12,11 @@ import os
 import sqlite3
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
-from ..labels import EMOTIONS
 from ..errors import FaceanimError, MediaError
+from ..labels import EMOTIONS
 
 __all__ = ["ReadingLog", "read_log", "read_runs", "export_log", "summarize", "READING_COLUMNS"]
 

@@ -1,8 +1,10 @@
 """Emotions per face over a video stream: detect every N frames, track between them, read, smooth.
 
->>> stream = EmotionStream(stride=5, smoothing=0.7)                   # doctest: +SKIP
->>> result = stream.run("clip.mp4", output="annotated.mp4", log="run.sqlite")
->>> result.readings.groupby("face_id")["shown"].value_counts()       # doctest: +SKIP
+>>> from faceanim.demo import demo_video
+>>> stream = EmotionStream(detector="haar", stride=5, smoothing=0.7)
+>>> result = stream.run(demo_video(frames=10), progress=False)   # also output="annotated.mp4", log="run.sqlite"
+>>> result.analysed, result.readings["face_id"].nunique()
+(10, 1)
 
 Frames are processed one at a time (the video is never held in memory). A frame that cannot be read
 is skipped and counted. Every reading can go to a :class:`~faceanim.video.log.ReadingLog`.
@@ -12,16 +14,16 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from ..labels import EMOTIONS
 from ..emotion.recognizer import EmotionReading
 from ..errors import MediaError, SettingError
 from ..face.types import Face
+from ..labels import EMOTIONS
 from ..temporal import BAND, HYSTERESIS, SMOOTHING
 
 __all__ = ["EmotionStream", "StreamSettings", "StreamFrame", "FaceReading", "StreamResult", "annotate", "frame_source"]
@@ -83,6 +85,20 @@ class StreamResult:
     def fps(self) -> float:
         """Analysed frames per second of wall time, end to end (decode, faces, emotions, drawing, writing)."""
         return self.analysed / self.seconds if self.seconds > 0 else float("nan")
+
+    def flicker(self) -> "pandas.DataFrame":  # noqa: F821
+        """Label changes per face of the shown label, with the filter off (the raw readings every row keeps)
+        and on: ``face_id, filter, changes, per_second``."""
+        import pandas as pd
+
+        from ..temporal import label_changes
+
+        rows = []
+        for fid, g in self.readings.groupby("face_id"):
+            for col, name in (("raw_shown", "off"), ("shown", "on")):
+                n, per_s = label_changes(g[col], g["video_time"])
+                rows.append({"face_id": fid, "filter": name, "changes": n, "per_second": per_s})
+        return pd.DataFrame(rows, columns=["face_id", "filter", "changes", "per_second"])
 
     def summary(self) -> "pandas.DataFrame":  # noqa: F821
         from .log import summarize
