@@ -45,8 +45,10 @@ setup-browser: setup
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; fi
 	$(PY) -m pip install --quiet -e ".[browser]"
 
+# ruff on everything, mypy on the public API (the files listed in pyproject.toml)
 lint: setup
 	$(PY) -m ruff check faceanim tests bench
+	$(PY) -m mypy
 
 lab: setup
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks

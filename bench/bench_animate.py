@@ -46,7 +46,7 @@ def main() -> None:
     from faceanim.animate.evaluate import time_paths
     from faceanim.animate.keypoints import border_anchors
     from faceanim.animate.motion import emotion_keypoints
-    from faceanim.animate.refine import generator_input
+    from faceanim.animate.networks import generator_input
     from faceanim.animate.texture import apply_texture
     from faceanim.animate.warp import tps_map, warp_image
     from faceanim.demo import astronaut

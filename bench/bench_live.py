@@ -171,7 +171,10 @@ def main() -> None:
 
     videos = list_face_videos()
     order = sorted(videos, key=lambda p: p.name != "liveportrait_d3.mp4")
-    report = {"cpu": cpu_name(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+    from faceanim.runtime import compute
+
+    report = {"cpu": cpu_name(), "precision": compute().precision, "precision_reason": compute().reason,
+              "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
               "torch": torch.__version__, "stride": args.stride,
               "filter_default": {"strength": SMOOTHING, "hysteresis": HYSTERESIS, "band": BAND},
               "detector": "mtcnn", "frame_size": [640, 480],

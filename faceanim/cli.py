@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .animate.animator import AnimationSettings, Animator
 from .animate.motion import DRIVING_MODES, EASINGS
-from .animate.refine import RefinerConfig
+from .animate.refine_train import RefinerConfig
 from .animate.train import PARTS as ANIMATOR_PARTS
 from .animate.train import train_animator
 from .emotion.recognizer import DEFAULT_RECOGNIZER, DEFAULT_THRESHOLD, INFERENCE_BACKENDS
@@ -32,7 +32,7 @@ def _add_settings(parser: argparse.ArgumentParser, cls, only: tuple[str, ...] | 
     for f in dataclasses.fields(cls):
         if "help" not in f.metadata or (only is not None and f.name not in only):
             continue
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc,operator]
         flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
         if isinstance(default, bool):
             if default and "flag" not in f.metadata:

@@ -32,6 +32,7 @@ __all__ = [
     "Frame",
     "VideoReader",
     "VideoWriter",
+    "frame_source",
     "as_rgb",
     "read_image",
     "write_image",
@@ -468,3 +469,34 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: floa
         for image in frames:
             out.write(image)
     return Path(path)
+
+
+def frame_source(source, step: int = 1, max_frames: int | None = None):
+    """``(iterator of (index, time, image-or-None), fps, total, reader)`` for a path, webcam index,
+    :class:`~faceanim.io.VideoReader` or an iterable of frames (arrays or :class:`~faceanim.io.Frame`)."""
+    if isinstance(source, (str, os.PathLike, int, np.integer)) and not isinstance(source, bool):
+        source = VideoReader(int(source) if isinstance(source, np.integer) else source, step=step, max_frames=max_frames)
+    if isinstance(source, VideoReader):
+        reader = source
+        total = len(reader) if reader.frame_count is not None else None
+        return ((f.index, f.time, f.image) for f in reader), reader.fps, total, reader
+    fps = 25.0
+
+    def items() -> Iterator:
+        n = 0
+        for i, item in enumerate(source):
+            if i % step:
+                continue
+            if max_frames is not None and n >= max_frames:
+                return
+            n += 1
+            if isinstance(item, Frame):
+                yield item.index, item.time, item.image
+            else:
+                yield i, i / fps, item
+
+    total = None
+    if hasattr(source, "__len__"):
+        total = -(-len(source) // step)
+        total = min(total, max_frames) if max_frames is not None else total
+    return items(), fps, total, None

@@ -29,6 +29,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ._system import cpu_name, hardware_string
 from .errors import SettingError
@@ -206,7 +207,7 @@ def _compute(precision: str, device: str | None, threads: int | None) -> Compute
                           "CUDA device); use device='cpu'")
     if device != "cpu" and not device.startswith("cuda"):
         raise SettingError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'cuda:N'")
-    common = dict(device=device, threads=torch.get_num_threads(), cpu=cpu_name())
+    common: dict[str, Any] = dict(device=device, threads=torch.get_num_threads(), cpu=cpu_name())
     if precision != "auto":
         if precision == "bf16" and device == "cpu" and not cpu_bf16_flags():
             log.warning("bf16 was asked for, but this CPU (%s) has no bf16 units: expect it to be several "

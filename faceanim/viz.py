@@ -9,7 +9,7 @@ import numpy as np
 from .face.types import Face
 from .io import as_rgb
 
-__all__ = ["draw_faces", "image_grid", "show_images"]
+__all__ = ["draw_faces", "image_grid", "show_images", "annotate_readings"]
 
 _COLORS = [(46, 204, 113), (52, 152, 219), (231, 76, 60), (241, 196, 15), (155, 89, 182), (26, 188, 156)]
 
@@ -78,3 +78,45 @@ def show_images(images: Sequence[np.ndarray], titles: Sequence[str] | None = Non
             ax.set_title(titles[i], fontsize=9)
     fig.tight_layout()
     return fig
+
+
+#: one colour per face id in live annotations
+_TRACK_COLORS = [(46, 204, 113), (52, 152, 219), (231, 76, 60), (241, 196, 15), (155, 89, 182), (26, 188, 156),
+            (230, 126, 34), (236, 240, 241)]
+
+
+def annotate_readings(image: np.ndarray, faces, emoji: bool = True) -> np.ndarray:
+    """A copy of ``image`` with, per face (each a :class:`~faceanim.video.FaceReading`: ``face_id``, ``face``,
+    ``reading``): box, id and label, an intensity bar and the emoji beside it."""
+    import cv2
+
+    from .emoji import draw_emoji, overlay_emoji
+
+    out = np.ascontiguousarray(image).copy()
+    h, w = out.shape[:2]
+    t = max(1, int(round(max(h, w) / 400)))
+    for fr in faces:
+        color = _TRACK_COLORS[fr.face_id % len(_TRACK_COLORS)]
+        x1, y1, x2, y2 = (int(round(v)) for v in fr.face.box)
+        r = fr.reading
+        cv2.rectangle(out, (x1, y1), (x2, y2), color, t, cv2.LINE_AA)
+        text = f"#{fr.face_id} {r.shown} {r.intensity:.2f}"
+        scale = max(0.45, t * 0.5)
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, max(1, t // 2 + 1))
+        ty = max(th + 4, y1 - 4)
+        cv2.rectangle(out, (x1, ty - th - 4), (x1 + tw + 4, ty + 3), color, -1)
+        cv2.putText(out, text, (x1 + 2, ty - 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), max(1, t // 2 + 1),
+                    cv2.LINE_AA)
+        # intensity bar under the box; the tick marks the threshold
+        bw, bh = x2 - x1, max(4, 3 * t)
+        by = min(h - bh - 1, y2 + 3 * t)
+        cv2.rectangle(out, (x1, by), (x2, by + bh), (40, 40, 40), -1)
+        cv2.rectangle(out, (x1, by), (x1 + int(bw * r.intensity), by + bh), color, -1)
+        tx = x1 + int(bw * r.threshold)
+        cv2.line(out, (tx, by - t), (tx, by + bh + t), (255, 255, 255), max(1, t // 2))
+        if emoji:
+            side = int(np.clip((y2 - y1) * 0.5, 24, 160))
+            ex = x2 + 4 * t if x2 + 4 * t + side <= w else x1 - 4 * t - side
+            ex = int(np.clip(ex, 0, max(0, w - side)))
+            overlay_emoji(out, draw_emoji(r.shown, r.intensity if r.expressive else 0.0, side), ex, y1)
+    return out

@@ -53,6 +53,10 @@ class StateWeights:
     weights_kind: str = ""
 
     @classmethod
+    def from_state(cls, state: dict):
+        raise NotImplementedError
+
+    @classmethod
     def load(cls, name: str | None = None, root: str | os.PathLike | None = None):
         state, _ = load_weights(name or cls.weights_kind, root=root, kind=cls.weights_kind)
         return cls.from_state(state)
@@ -66,7 +70,7 @@ def sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _paths(name: str, root: Path | None) -> tuple[Path, Path]:
+def _paths(name: str, root: str | os.PathLike | None) -> tuple[Path, Path]:
     root = Path(root) if root is not None else weights_dir()
     return root / f"{name}.pt", root / f"{name}.json"
 

@@ -255,7 +255,9 @@ def test_lag_of_a_delayed_signal():
 
 # ---------------------------------------------------------------- refiner
 def test_generator_starts_near_the_warp_and_training_resumes(tmp):
-    from faceanim.animate.refine import Generator, Refiner, RefinerConfig, make_pair, train_refiner
+    from faceanim.animate.networks import Generator
+    from faceanim.animate.refine import Refiner
+    from faceanim.animate.refine_train import RefinerConfig, make_pair, train_refiner
 
     torch.manual_seed(0)
     g = Generator(8)
@@ -280,7 +282,7 @@ def test_generator_starts_near_the_warp_and_training_resumes(tmp):
     with pytest.raises(SettingError, match="other settings"):
         train_refiner(clips, RefinerConfig(steps=5, batch_size=2, patch=32, width=8), run_dir=tmp / "run",
                       progress=False)
-    from faceanim.animate.refine import export_refiner
+    from faceanim.animate.refine_train import export_refiner
     from faceanim.weights import load_weights
 
     export_refiner(st, "r", root=tmp)

@@ -45,7 +45,7 @@ def test_cli_defaults_are_the_librarys_own():
 
     from faceanim.animate import Animator
     from faceanim.animate.animator import AnimationSettings
-    from faceanim.animate.refine import RefinerConfig
+    from faceanim.animate.refine_train import RefinerConfig
     from faceanim.animate.train import PARTS
     from faceanim.cli import _settings, build_parser
     from faceanim.emotion.train import TrainConfig

@@ -4,7 +4,7 @@ import pytest
 from conftest import needs
 
 from faceanim import DataNotFoundError, FaceanimError
-from faceanim.data import EMOTIONS, FER2013, Augment, load_ckplus48, load_ckplus_sequences, load_fer2013
+from faceanim.data import EMOTIONS, FER2013, load_ckplus48, load_ckplus_sequences, load_fer2013
 
 
 @needs("fer2013", "ferplus")
@@ -71,23 +71,6 @@ def test_ferplus_distribution_maps_columns():
     dist = fer.ferplus_distribution()
     assert dist[0, 3] == 1.0 and dist[1, 0] == 0.5 and dist[1, 6] == 0.5 and np.isnan(dist[2]).all()
     assert fer.ferplus_majority().tolist() == [3, 0, -1]
-    ds = fer.torch_dataset(target="ferplus")
-    x, y = ds[2]
-    assert x.shape == (1, 48, 48) and y.tolist() == [0, 0, 0, 0, 0, 0, 1]  # no votes: one-hot fallback
-
-
-def test_augment_is_seeded_and_keeps_shape():
-    img = np.zeros((48, 48), np.uint8)
-    img[:, :10] = 255
-    a = Augment()
-    assert (a(img, np.random.default_rng(3)) == a(img, np.random.default_rng(3))).all()
-    flip = Augment(flip=1.0, rotation=0, scale=(1, 1), shift=0, brightness=0, contrast=0)
-    assert (flip(img, np.random.default_rng(0)) == img[:, ::-1]).all()
-    out = a.batch(np.stack([img] * 5), seed=1)
-    assert out.shape == (5, 48, 48) and out.dtype == np.uint8
-    assert len({o.tobytes() for o in out}) == 5  # each face jittered differently
-    rgb = a(np.zeros((32, 32, 3), np.uint8), np.random.default_rng(0))
-    assert rgb.shape == (32, 32, 3)
 
 
 @needs("ckplus_sequences", "ckplus48")
@@ -105,3 +88,16 @@ def test_ckplus_loaders():
     ck48 = load_ckplus48()
     assert len(ck48) == 981 and (ck48.labels == -1).sum() == 54
     assert ck48.counts()["happy"] == 207
+
+
+def test_one_home_for_labels():
+    from faceanim.data.ckplus import CKSequence
+    from faceanim.errors import SettingError
+    from faceanim.labels import ALIASES, EMOTIONS, EXPRESSIONS, Emotion, label_id, to_emotion
+
+    assert EMOTIONS == tuple(e.value for e in Emotion) and Emotion.NEUTRAL.id == 6
+    assert EXPRESSIONS == EMOTIONS[:6] and set(ALIASES.values()) == set(EMOTIONS)
+    assert [label_id(w) for w in ("anger", "disgust", "fear", "happiness", "sadness", "surprise")] == list(range(6))
+    assert CKSequence("s", "S1", "sadness", np.zeros((2, 8, 8), np.uint8)).fer_label == 4
+    with pytest.raises(SettingError, match="unknown emotion 'contempt'"):
+        to_emotion("contempt")

@@ -248,3 +248,17 @@ def test_peer_recognizer_is_optional(astronaut):
     np.testing.assert_allclose(inten, 1 - probs[:, 6], atol=1e-6)
     readings = peer.recognize(astronaut)  # the same detect -> align path as ours
     assert len(readings) == 1 and readings[0].face is not None and readings[0].label == "happy"
+
+
+def test_flicker_counts_label_changes_with_the_filter_off_and_on():
+    import pandas as pd
+
+    from faceanim.video.stream import StreamResult
+
+    readings = pd.DataFrame({"face_id": [0] * 5, "video_time": [0.0, 0.5, 1.0, 1.5, 2.0],
+                             "raw_shown": ["happy", "sad", "happy", "sad", "happy"],
+                             "shown": ["happy", "happy", "happy", "sad", "sad"]})
+    result = StreamResult(readings=readings, frames_read=5, analysed=5, skipped=0, seconds=1.0, source_fps=None)
+    f = result.flicker().set_index("filter")
+    assert f.loc["off", "changes"] == 4 and f.loc["on", "changes"] == 1
+    assert f.loc["off", "per_second"] == pytest.approx(2.0)

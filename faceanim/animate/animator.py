@@ -23,10 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import NoFaceError, SettingError, check_number
+from ..face.align import AlignedFace
 from .calibration import IntensityCalibration
 from .keypoints import above_brows, border_anchors, select_keypoints
 from .motion import DRIVING_MODES, EASINGS, EmotionMotion, SourceExpression, driving_keypoints, ease, emotion_keypoints
-from .refine import Refiner, generator_input
+from .networks import generator_input
+from .refine import Refiner
 from .smooth import KeypointGRU, check_strength, one_euro, predictive_filter
 from .texture import ExpressionTexture, apply_texture, forehead_keep
 from .warp import flow_magnitude, tps_map, warp_image
@@ -149,8 +151,8 @@ def gaussian_post_filter(crop: np.ndarray, mapping: np.ndarray, strength: float)
         return crop
     sigma = 3.0 * float(strength)
     blurred = cv2.GaussianBlur(crop, (0, 0), sigma)
-    mask = np.clip(flow_magnitude(mapping) / 1.5, 0, 1).astype(np.float32)
-    mask = cv2.GaussianBlur(mask, (0, 0), 4.0)[..., None]
+    moved = np.clip(flow_magnitude(mapping) / 1.5, 0, 1).astype(np.float32)
+    mask = cv2.GaussianBlur(moved, (0, 0), 4.0)[..., None]
     return np.clip(crop * (1 - mask) + blurred * mask + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -178,9 +180,9 @@ def paste_animated(image: np.ndarray, crop: np.ndarray, source_crop: np.ndarray,
     side = crop.shape[0]
     inv = aligned.inverse
     border = max(1, int(round(feather * side)))
-    mask = np.zeros((side, side), np.float32)
-    mask[border // 2 + 1:-(border // 2 + 1), border // 2 + 1:-(border // 2 + 1)] = 1.0
-    mask = cv2.GaussianBlur(mask, (2 * border + 1, 2 * border + 1), border / 2.0)
+    inner = np.zeros((side, side), np.float32)
+    inner[border // 2 + 1:-(border // 2 + 1), border // 2 + 1:-(border // 2 + 1)] = 1.0
+    mask = cv2.GaussianBlur(inner, (2 * border + 1, 2 * border + 1), border / 2.0)
     warp = lambda a, interp=cv2.INTER_LINEAR: cv2.warpAffine(a, inv, (w, h), flags=interp,  # noqa: E731
                                                               borderMode=cv2.BORDER_CONSTANT)
     a = warp(crop).astype(np.float32)
@@ -414,6 +416,7 @@ class Animator:
         textured = (emotion is not None and st.texture > 0
                     and (emotion[0] != "neutral" or (undo is not None and undo[0] != "neutral")))
         if textured:
+            assert emotion is not None  # textured implies an emotion track
             if self.texture is None:
                 raise SettingError("texture > 0 needs the expression texture weights (weights/emotion_texture.pt); "
                                    "pass texture=0 for geometry only")

@@ -68,7 +68,7 @@ def plot_training_pair(clip, source: int = 0, target: int = -1):
     mouth-region channel, and the real target."""
     import matplotlib.pyplot as plt
 
-    from .refine import make_pair
+    from .refine_train import make_pair
 
     target = target % len(clip)
     x, y = make_pair(clip, source, target)

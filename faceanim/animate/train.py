@@ -31,7 +31,7 @@ def train_animator(steps: int | None = None, run_dir: str | os.PathLike = "runs/
                    clips=None, gru_steps: int = 1500, **refiner_kwargs) -> dict[str, Path]:
     """Train the parts named in ``parts`` and write their weights; returns name -> weights path.
 
-    ``steps`` and ``refiner_kwargs`` go to :class:`~faceanim.animate.refine.RefinerConfig` (its defaults
+    ``steps`` and ``refiner_kwargs`` go to :class:`~faceanim.animate.refine_train.RefinerConfig` (its defaults
     made the committed refiner)."""
     import torch
 
@@ -40,7 +40,7 @@ def train_animator(steps: int | None = None, run_dir: str | os.PathLike = "runs/
     from ..weights import save_weights
     from .clips import HELDOUT_SUBJECTS, HELDOUT_VIDEOS, load_clips
     from .motion import learn_emotion_motion
-    from .refine import RefinerConfig, export_refiner, train_refiner
+    from .refine_train import RefinerConfig, export_refiner, train_refiner
     from .smooth import train_keypoint_gru
     from .texture import learn_expression_texture
 

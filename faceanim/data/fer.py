@@ -114,24 +114,6 @@ class FER2013:
         out[ok] = dist[ok].argmax(1)
         return out
 
-    def torch_dataset(self, augment=None, target: str = "label", seed: int = 0):
-        """A ``torch.utils.data.Dataset`` of ``(image (1, 48, 48) float in [0, 1], target)`` pairs.
-
-        Args:
-            augment: an :class:`~faceanim.data.augment.Augment` (or any ``f(image, rng) -> image``), or None.
-            target: ``"label"`` (int) or ``"ferplus"`` (7 vote shares; rows without votes fall back to one-hot).
-        """
-        from .augment import AugmentedFaces
-
-        if target == "label":
-            targets = self.labels
-        elif target == "ferplus":
-            dist = self.ferplus_distribution()
-            onehot = np.eye(7)[self.labels]
-            targets = np.where(np.isnan(dist).any(1, keepdims=True), onehot, dist).astype(np.float32)
-        else:
-            raise FaceanimError(f"target must be 'label' or 'ferplus', got {target!r}")
-        return AugmentedFaces(self.images, targets, augment=augment, seed=seed)
 
 
 def read_ferplus_csv(path: str | os.PathLike) -> np.ndarray:

@@ -33,7 +33,7 @@ def export_onnx(net: EmotionNet) -> bytes:
     x = torch.rand(2, 1, net.config.input_size, net.config.input_size)
     buf = io.BytesIO()
     try:
-        torch.onnx.export(_AllOutputs(net.eval()), (x,), buf, input_names=["x"],
+        torch.onnx.export(_AllOutputs(net.eval()), (x,), buf, input_names=["x"],  # type: ignore[arg-type]
                           output_names=["logits", "intensity", "features"], dynamic_axes={"x": {0: "n"}},
                           opset_version=17, dynamo=False)
     except Exception as exc:  # an exporter that this torch lacks: say what to use instead

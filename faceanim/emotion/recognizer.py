@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,6 +26,9 @@ from ..labels import EMOTIONS
 from ..runtime import compute
 from ..weights import load_weights
 from .model import EmotionNet, NetConfig, NetOutputs, predict_logits
+
+if TYPE_CHECKING:  # used in annotations only
+    import pandas
 
 __all__ = ["EmotionReading", "Recognizer", "EmotionRecognizer", "create_recognizer", "available_recognizers",
            "DEFAULT_RECOGNIZER", "DEFAULT_THRESHOLD", "INFERENCE_BACKENDS", "readings_to_frame", "to_gray48"]

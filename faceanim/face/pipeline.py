@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,6 +14,9 @@ from .align import AlignedFace, align_face
 from .detect import FaceDetector, create_detector
 from .landmarks import Landmarker, create_landmarker
 from .types import Face, faces_to_frame
+
+if TYPE_CHECKING:  # used in annotations only
+    import pandas
 
 __all__ = ["FacePipeline", "FaceResult"]
 

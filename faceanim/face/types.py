@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # used in annotations only
+    import pandas
 
 __all__ = ["Face", "POINTS5_NAMES", "faces_to_frame"]
 

@@ -14,23 +14,27 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..emotion.recognizer import EmotionReading
 from ..errors import MediaError, SettingError
 from ..face.types import Face
+from ..io import frame_source
 from ..labels import EMOTIONS
 from ..temporal import BAND, HYSTERESIS, SMOOTHING
+from ..viz import annotate_readings
 
-__all__ = ["EmotionStream", "StreamSettings", "StreamFrame", "FaceReading", "StreamResult", "annotate", "frame_source"]
+if TYPE_CHECKING:  # used in annotations only
+    import pandas
+
+__all__ = ["EmotionStream", "StreamSettings", "StreamFrame", "FaceReading", "StreamResult"]
 
 
-_PALETTE = [(46, 204, 113), (52, 152, 219), (231, 76, 60), (241, 196, 15), (155, 89, 182), (26, 188, 156),
-            (230, 126, 34), (236, 240, 241)]
 
 
 @dataclass
@@ -65,7 +69,7 @@ class StreamFrame:
         return [{"wall_time": wall, "video_time": self.time, "frame": self.index, **f.to_row()} for f in self.faces]
 
     def annotate(self, emoji: bool = True) -> np.ndarray:
-        return annotate(self.image, self.faces, emoji=emoji)
+        return annotate_readings(self.image, self.faces, emoji=emoji)
 
 
 @dataclass
@@ -109,75 +113,6 @@ class StreamResult:
         faces = self.readings["face_id"].nunique() if len(self.readings) else 0
         return (f"StreamResult({self.analysed} frames analysed at {self.fps:.1f} fps, {faces} face id(s), "
                 f"{len(self.readings)} readings, {self.skipped} skipped)")
-
-
-def annotate(image: np.ndarray, faces: Iterable[FaceReading], emoji: bool = True) -> np.ndarray:
-    """A copy of ``image`` with, per face: box, id and label, an intensity bar and the emoji beside it."""
-    import cv2
-
-    from ..emoji import draw_emoji, overlay_emoji
-
-    out = np.ascontiguousarray(image).copy()
-    h, w = out.shape[:2]
-    t = max(1, int(round(max(h, w) / 400)))
-    for fr in faces:
-        color = _PALETTE[fr.face_id % len(_PALETTE)]
-        x1, y1, x2, y2 = (int(round(v)) for v in fr.face.box)
-        r = fr.reading
-        cv2.rectangle(out, (x1, y1), (x2, y2), color, t, cv2.LINE_AA)
-        text = f"#{fr.face_id} {r.shown} {r.intensity:.2f}"
-        scale = max(0.45, t * 0.5)
-        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, max(1, t // 2 + 1))
-        ty = max(th + 4, y1 - 4)
-        cv2.rectangle(out, (x1, ty - th - 4), (x1 + tw + 4, ty + 3), color, -1)
-        cv2.putText(out, text, (x1 + 2, ty - 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), max(1, t // 2 + 1),
-                    cv2.LINE_AA)
-        # intensity bar under the box; the tick marks the threshold
-        bw, bh = x2 - x1, max(4, 3 * t)
-        by = min(h - bh - 1, y2 + 3 * t)
-        cv2.rectangle(out, (x1, by), (x2, by + bh), (40, 40, 40), -1)
-        cv2.rectangle(out, (x1, by), (x1 + int(bw * r.intensity), by + bh), color, -1)
-        tx = x1 + int(bw * r.threshold)
-        cv2.line(out, (tx, by - t), (tx, by + bh + t), (255, 255, 255), max(1, t // 2))
-        if emoji:
-            side = int(np.clip((y2 - y1) * 0.5, 24, 160))
-            ex = x2 + 4 * t if x2 + 4 * t + side <= w else x1 - 4 * t - side
-            ex = int(np.clip(ex, 0, max(0, w - side)))
-            overlay_emoji(out, draw_emoji(r.shown, r.intensity if r.expressive else 0.0, side), ex, y1)
-    return out
-
-
-def frame_source(source, step: int = 1, max_frames: int | None = None):
-    """``(iterator of (index, time, image-or-None), fps, total, reader)`` for a path, webcam index,
-    :class:`~faceanim.io.VideoReader` or an iterable of frames (arrays or :class:`~faceanim.io.Frame`)."""
-    from ..io import Frame, VideoReader
-
-    if isinstance(source, (str, os.PathLike, int, np.integer)) and not isinstance(source, bool):
-        source = VideoReader(source, step=step, max_frames=max_frames)
-    if isinstance(source, VideoReader):
-        reader = source
-        total = len(reader) if reader.frame_count is not None else None
-        return ((f.index, f.time, f.image) for f in reader), reader.fps, total, reader
-    fps = 25.0
-
-    def items() -> Iterator:
-        n = 0
-        for i, item in enumerate(source):
-            if i % step:
-                continue
-            if max_frames is not None and n >= max_frames:
-                return
-            n += 1
-            if isinstance(item, Frame):
-                yield item.index, item.time, item.image
-            else:
-                yield i, i / fps, item
-
-    total = None
-    if hasattr(source, "__len__"):
-        total = -(-len(source) // step)
-        total = min(total, max_frames) if max_frames is not None else total
-    return items(), fps, total, None
 
 
 @dataclass

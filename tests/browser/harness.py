@@ -144,7 +144,10 @@ def chromium(width: int = 1400, height: int = 1800):
 
 # --- what the page shows, read through JupyterLab's own objects (expose_app_in_browser) -----------------
 _STATE_JS = """
-const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+let w = null;
+if (window.jupyterapp)
+    for (const x of Array.from(window.jupyterapp.shell.widgets('main')))
+        if (x.context && x.context.path === arguments[0]) w = x;
 if (!w || !w.content || !w.sessionContext || !w.sessionContext.session || !w.sessionContext.session.kernel)
     return {ready: false};
 const cells = w.content.widgets.filter(c => c.model.type === 'code');
@@ -176,13 +179,14 @@ return (d && d.textContent.trim()) || (b && b.textContent.trim()) || el.classNam
 
 
 class NotebookPage:
-    def __init__(self, driver, lab: Lab, name: str):
+    def __init__(self, driver, lab: Lab, name: str, workspace: str):
         self.driver, self.lab, self.name = driver, lab, name
-        driver.get(lab.url(f"lab/tree/{name}"))
+        # a workspace of its own: JupyterLab restores nothing from the notebook before
+        driver.get(lab.url(f"lab/workspaces/{workspace}/tree/{name}") + "&reset")
         self.wait(lambda s: s.get("ready") and s["status"] == "idle", 120, "the kernel to start")
 
     def state(self) -> dict:
-        return self.driver.execute_script(_STATE_JS) or {}
+        return self.driver.execute_script(_STATE_JS, self.name) or {}
 
     def wait(self, ok, timeout: float, what: str) -> dict:
         deadline = time.time() + timeout
@@ -195,7 +199,10 @@ class NotebookPage:
         raise TimeoutError(f"{self.name}: waited {timeout:.0f} s for {what}; last state {state}")
 
     def run_all(self, timeout: float) -> dict:
-        self.driver.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells');")
+        self.driver.execute_script("""
+            for (const x of Array.from(window.jupyterapp.shell.widgets('main')))
+                if (x.context && x.context.path === arguments[0]) window.jupyterapp.shell.activateById(x.id);
+            window.jupyterapp.commands.execute('notebook:run-all-cells');""", self.name)
         time.sleep(1.0)
         return self.wait(lambda s: s.get("ready") and (s["errors"] or (s["done"] and not s["pending"]
                                                                         and s["status"] == "idle")),
@@ -267,14 +274,14 @@ def check_notebooks(notebooks: list[Path], work: Path, screenshots: Path, upload
         prepare_notebook(src, root, work / "out" / src.stem)
     # the notebooks import their photo and helpers relative to notebooks/ (e.g. ../reports): keep siblings
     lab = Lab(root, work)
-    driver = chromium()
     results = []
     try:
-        for src in notebooks:
+        for k, src in enumerate(notebooks):
             t0 = time.time()
             check = NotebookCheck(src.stem, ran=False)
+            driver = chromium()  # a fresh browser per notebook: nothing of the last one's state is left
             try:
-                page = NotebookPage(driver, lab, src.name)
+                page = NotebookPage(driver, lab, src.name, workspace=f"w{k}")
                 state = page.run_all(run_timeout)
                 if state["errors"]:
                     check.error = "; ".join(state["errors"])[:2000]
@@ -286,12 +293,15 @@ def check_notebooks(notebooks: list[Path], work: Path, screenshots: Path, upload
                 check.error = f"{type(exc).__name__}: {exc}"[:2000]
             shot = screenshots / f"{src.stem}.png"
             driver.save_screenshot(str(shot))
+            driver.quit()
             check.screenshot = str(shot)
             check.seconds = round(time.time() - t0, 1)
             results.append(check)
+            print(f"[browser] {src.stem}: {'ran' if check.ran else 'FAILED ' + check.error[:200]}; "
+                  + ", ".join(f"{w.kind} {w.label!r} {'changed' if w.changed else 'UNCHANGED'} ({w.seconds} s)"
+                              for w in check.widgets), flush=True)
             _shutdown_kernels(lab)
     finally:
-        driver.quit()
         lab.close()
     shutil.rmtree(root, ignore_errors=True)
     return results
