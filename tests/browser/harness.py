@@ -172,9 +172,9 @@ return imgs.join('|') + '#' + out.innerText.trim().slice(0, 300);
 
 _LABEL_JS = """
 const el = document.querySelectorAll(arguments[0])[arguments[1]];
+const clean = t => (t || '').replace(/[\u200b\s]+/g, ' ').trim();
 const d = el.querySelector('.widget-label');
-const b = el.querySelector('button');
-return (d && d.textContent.trim()) || (b && b.textContent.trim()) || el.className;
+return clean(d && d.textContent) || clean(el.innerText) || el.className;
 """
 
 
@@ -208,8 +208,18 @@ class NotebookPage:
                                                                         and s["status"] == "idle")),
                          timeout, "every cell to run")
 
-    def controls(self) -> int:
-        return len(self.driver.find_elements("css selector", WIDGETS))
+    def controls(self, settle: float = 30.0) -> int:
+        """How many controls the page shows, once their count has held still for 2 s (widget views are
+        drawn after the kernel goes idle, so right after the last cell some may not be there yet)."""
+        deadline, last, since = time.time() + settle, -1, time.time()
+        while time.time() < deadline:
+            n = len(self.driver.find_elements("css selector", WIDGETS))
+            if n != last:
+                last, since = n, time.time()
+            elif n > 0 and time.time() - since >= 2.0:
+                break
+            time.sleep(0.25)
+        return last
 
     def driven(self, i: int) -> str | None:
         return self.driver.execute_script(_DRIVEN_JS, WIDGETS, i)
@@ -236,14 +246,28 @@ class NotebookPage:
             select = Select(el.find_element("css selector", "select"))
             options = [o.get_attribute("value") for o in select.options]
             current = select.first_selected_option.get_attribute("value")
-            select.select_by_value(options[(options.index(current) + 1) % len(options)])
+            # the option before the current one (after "surprise" comes "neutral", which would leave the
+            # emotion preview with no motion for the sliders after it to change)
+            select.select_by_value(options[(options.index(current) - 1) % len(options)])
             return "dropdown"
         if "widget-checkbox" in cls:
             el.find_element("css selector", "input[type=checkbox]").click()
             return "checkbox"
-        file_input = el.find_element("css selector", "input[type=file]") if el.find_elements(
-            "css selector", "input[type=file]") else self.driver.execute_script(
-            "return arguments[0].parentElement.querySelector('input[type=file]');", el)
+        # the upload button clicks a file input it keeps out of the page, which opens the file dialog; here
+        # that one click puts the input on the page instead, and selenium fills it as the dialog would
+        file_input = self.driver.execute_script("""
+            const button = arguments[0], click = HTMLInputElement.prototype.click;
+            let caught = null;
+            HTMLInputElement.prototype.click = function () {
+                if (this.type !== 'file') return click.call(this);
+                this.style.display = 'block';
+                document.body.appendChild(this);
+                caught = this;
+            };
+            try { button.click(); } finally { HTMLInputElement.prototype.click = click; }
+            return caught;""", el)
+        if file_input is None:
+            raise RuntimeError("the upload button opened no file input")
         file_input.send_keys(str(upload))
         return "upload"
 
@@ -265,7 +289,7 @@ class NotebookPage:
 
 
 def check_notebooks(notebooks: list[Path], work: Path, screenshots: Path, upload: Path,
-                    run_timeout: float = 900, widget_timeout: float = 180) -> list[NotebookCheck]:
+                    run_timeout: float = 900, widget_timeout: float = 90) -> list[NotebookCheck]:
     """Open, run and exercise each notebook; one :class:`NotebookCheck` each."""
     root = work / "notebooks"
     root.mkdir(parents=True, exist_ok=True)
@@ -297,7 +321,7 @@ def check_notebooks(notebooks: list[Path], work: Path, screenshots: Path, upload
             check.screenshot = str(shot)
             check.seconds = round(time.time() - t0, 1)
             results.append(check)
-            print(f"[browser] {src.stem}: {'ran' if check.ran else 'FAILED ' + check.error[:200]}; "
+            print(f"[browser] {src.stem}: {'ran' if check.ran else 'FAILED'}{' ERROR ' + check.error[:300] if check.error else ''}; "
                   + ", ".join(f"{w.kind} {w.label!r} {'changed' if w.changed else 'UNCHANGED'} ({w.seconds} s)"
                               for w in check.widgets), flush=True)
             _shutdown_kernels(lab)
