@@ -170,7 +170,7 @@ const imgs = Array.from(out.querySelectorAll('img')).map(i => i.src.length + ':'
 return imgs.join('|') + '#' + out.innerText.trim().slice(0, 300);
 """
 
-_LABEL_JS = """
+_LABEL_JS = r"""
 const el = document.querySelectorAll(arguments[0])[arguments[1]];
 const clean = t => (t || '').replace(/[\u200b\s]+/g, ' ').trim();
 const d = el.querySelector('.widget-label');
@@ -321,7 +321,8 @@ def check_notebooks(notebooks: list[Path], work: Path, screenshots: Path, upload
             check.screenshot = str(shot)
             check.seconds = round(time.time() - t0, 1)
             results.append(check)
-            print(f"[browser] {src.stem}: {'ran' if check.ran else 'FAILED'}{' ERROR ' + check.error[:300] if check.error else ''}; "
+            error = f" ERROR {check.error[:300]}" if check.error else ""
+            print(f"[browser] {src.stem}: {'ran' if check.ran else 'FAILED'}{error}; "
                   + ", ".join(f"{w.kind} {w.label!r} {'changed' if w.changed else 'UNCHANGED'} ({w.seconds} s)"
                               for w in check.widgets), flush=True)
             _shutdown_kernels(lab)
