@@ -305,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="faceanim", description="Read emotions on faces and animate still faces.")
     parser.add_argument("--backend", dest="run_backend", choices=INFERENCE_BACKENDS, default=None,
                         help="what runs the recognizer's network (default: $FACEANIM_BACKEND or torch; onnx: ONNX "
-                             "Runtime in fp32, faster where the CPU has no bf16 units)")
+                             "Runtime in fp32, which `bench/bench_emotion.py` measures beside torch)")
     parser.add_argument("--precision", dest="run_precision", choices=PRECISIONS, default=None,
                         help="compute precision for every model (default: $FACEANIM_PRECISION or auto: bf16 only "
                              "where this CPU runs it fast; `faceanim info` says what auto picks)")

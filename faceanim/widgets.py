@@ -13,7 +13,7 @@ from typing import Any
 
 from .errors import FaceanimError, MediaError
 
-__all__ = ["Slider", "Dropdown", "Checkbox", "Controls", "controls", "decode_upload", "image_upload"]
+__all__ = ["Slider", "Dropdown", "Checkbox", "Controls", "Shown", "controls", "decode_upload", "image_upload"]
 
 
 @dataclass
@@ -95,8 +95,21 @@ class Controls:
             self._shown = True
 
 
-def _show(fn: Callable[..., Any], values: dict[str, Any], failed: str = "cannot draw with these settings") -> None:
-    """Run ``fn(**values)`` and display its result, and every pyplot figure it opened, right here.
+class Shown:
+    """What :func:`controls` returns under papermill: ``fn``'s :attr:`result`, already displayed where the
+    call stands (so a cell that ends with the call does not show it twice)."""
+
+    def __init__(self, result: Any):
+        self.result = result
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
+def _show(fn: Callable[..., Any], values: dict[str, Any], failed: str = "cannot draw with these settings",
+          before: set | None = None, result: Any = None) -> Any:
+    """Run ``fn(**values)`` and display its result, and every pyplot figure it opened, right here; returns
+    the result. (With ``before`` given, ``fn`` already ran: ``result`` is what it returned.)
 
     A figure left to matplotlib's inline backend is only drawn when a cell finishes, so after a widget
     change (no cell runs) it would never appear, and on the first call it would land outside the widget.
@@ -106,12 +119,13 @@ def _show(fn: Callable[..., Any], values: dict[str, Any], failed: str = "cannot 
     from IPython.display import display
     from matplotlib.figure import Figure
 
-    before = set(plt.get_fignums())
-    try:
-        result = fn(**values)
-    except FaceanimError as exc:
-        print(f"{failed}: {exc}")
-        result = None
+    if before is None:
+        before = set(plt.get_fignums())
+        try:
+            result = fn(**values)
+        except FaceanimError as exc:
+            print(f"{failed}: {exc}")
+            result = None
     shown = []
     if isinstance(result, Figure):
         display(result)
@@ -125,6 +139,7 @@ def _show(fn: Callable[..., Any], values: dict[str, Any], failed: str = "cannot 
         shown.append(fig)
     for fig in shown:
         plt.close(fig)
+    return result
 
 
 def controls(fn: Callable[..., Any], interactive: bool = True, report: Any = None, save_as: str | None = None,
@@ -133,15 +148,18 @@ def controls(fn: Callable[..., Any], interactive: bool = True, report: Any = Non
 
     ``fn`` draws: it returns a matplotlib figure (or anything IPython can display), or opens one with
     pyplot. Interactive, the figure is redrawn inside the widget on every change and a :class:`Controls`
-    is returned (shown once, even as the cell's value). Static (papermill), ``fn``'s result is returned,
-    and saved as ``<save_as>.png`` through ``report`` (a :class:`~faceanim.report.ReportWriter`) when both
-    are given.
+    is returned (shown once, even as the cell's value). Static (papermill), ``fn`` runs once with the
+    defaults, its figure is saved as ``<save_as>.png`` through ``report`` (a
+    :class:`~faceanim.report.ReportWriter`) when both are given, shown once, and returned in a :class:`Shown`.
     """
     if not interactive:
+        import matplotlib.pyplot as plt
+
+        before = set(plt.get_fignums())
         result = fn(**{name: spec.value for name, spec in specs.items()})
         if report is not None and save_as:
             report.figure(result, save_as)
-        return result
+        return Shown(_show(fn, {}, before=before, result=result))
     handle = Controls(fn, {name: spec.widget(name) for name, spec in specs.items()})
     handle._ipython_display_()
     handle.redraw()

@@ -8,7 +8,7 @@ def test_static_mode_calls_the_function_once_with_the_defaults():
     result = controls(lambda detector, min_score, flip: calls.append((detector, min_score, flip)) or "drawn",
                       interactive=False, detector=Dropdown("haar", ["mtcnn", "haar"]),
                       min_score=Slider(0.9, 0.0, 1.0, 0.05), flip=Checkbox(True))
-    assert result == "drawn" and calls == [("haar", 0.9, True)]
+    assert result.result == "drawn" and calls == [("haar", 0.9, True)]
 
 
 def test_interactive_mode_wires_one_widget_per_parameter():
@@ -77,9 +77,10 @@ def test_static_mode_saves_the_figure_through_the_report(tmp_path):
     from faceanim.report import ReportWriter
 
     rep = ReportWriter(tmp_path, quick=True)
-    fig = controls(lambda n: plt.subplots()[0], interactive=False, report=rep, save_as="preview", n=Slider(2, 1, 5))
+    shown = controls(lambda n: plt.subplots()[0], interactive=False, report=rep, save_as="preview", n=Slider(2, 1, 5))
     assert (tmp_path / "preview.png").stat().st_size > 1000 and rep.figures == ["preview.png"]
-    plt.close(fig)
+    # shown once where the call stands, then closed: the inline backend has nothing left to show again
+    assert plt.get_fignums() == [] and shown.result.axes
 
 
 def test_image_upload_decodes_photos_and_reports_bad_files():

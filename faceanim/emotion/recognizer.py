@@ -210,7 +210,7 @@ class EmotionRecognizer(Recognizer):
         device, precision: where and how to run (``None``: chosen by :func:`faceanim.runtime.compute`,
             bf16 only where the CPU runs it fast; ``"fp32"`` / ``"bf16"`` force it).
         backend: what runs the network, by name (:data:`INFERENCE_BACKENDS`): ``"torch"``, or ``"onnx"``
-            (ONNX Runtime, fp32 on the CPU: faster than torch's fp32 where the CPU has no bf16 units);
+            (ONNX Runtime, fp32 on the CPU; ``bench/bench_emotion.py`` measures it beside torch's paths);
             ``None``: ``$FACEANIM_BACKEND``, else torch.
     """
 
