@@ -10,17 +10,28 @@ import os
 import sys
 from pathlib import Path
 
+from . import __version__, verbose
 from .animate.animator import AnimationSettings, Animator
+from .animate.evaluate import evaluate_animation
 from .animate.motion import DRIVING_MODES, EASINGS
 from .animate.refine_train import RefinerConfig
 from .animate.train import PARTS as ANIMATOR_PARTS
 from .animate.train import train_animator
+from .config import DATASETS, data_dir, has_dataset
+from .emotion import available_recognizers, create_recognizer, export_emotion_weights, train_emotion
+from .emotion.evaluate import evaluate_emotion
 from .emotion.recognizer import DEFAULT_RECOGNIZER, DEFAULT_THRESHOLD, INFERENCE_BACKENDS
 from .emotion.train import TrainConfig
 from .errors import FaceanimError
+from .face import FacePipeline, available_detectors, available_landmarkers
+from .io import IMAGE_SUFFIXES, is_video_path, read_image, write_image
 from .labels import EMOTIONS, EXPRESSIONS, NEUTRAL
-from .runtime import PRECISIONS
+from .report import run_reports
+from .runtime import PRECISIONS, compute
+from .video import EmotionStream, export_log, read_log, read_runs, summarize
 from .video.stream import StreamSettings
+from .viz import draw_faces
+from .weights import available_weights
 
 __all__ = ["main", "build_parser"]
 
@@ -58,7 +69,6 @@ def _default(fn, name: str):
 
 def _expand_paths(items: list[str]) -> list[Path]:
     """Files as given; folders replaced by the images inside them (sorted)."""
-    from .io import IMAGE_SUFFIXES
 
     paths: list[Path] = []
     for p in map(Path, items):
@@ -74,10 +84,6 @@ def _expand_paths(items: list[str]) -> list[Path]:
 
 def _detect(args: argparse.Namespace) -> int:
     import pandas as pd
-
-    from .face import FacePipeline
-    from .io import is_video_path, read_image, write_image
-    from .viz import draw_faces
 
     pipe = FacePipeline(args.detector, landmarker="dlib68" if (args.landmarks or args.output) else None,
                         template=None, min_score=args.min_score)
@@ -115,9 +121,6 @@ def _detect(args: argparse.Namespace) -> int:
 
 
 def _recognize(args: argparse.Namespace) -> int:
-    from .emotion import create_recognizer
-    from .io import read_image
-
     rec = create_recognizer(args.model, threshold=args.threshold, detector=args.detector,
                             flip_tta=not args.no_tta)
     rows = []
@@ -144,8 +147,6 @@ def _recognize(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .emotion import export_emotion_weights, train_emotion
-
     cfg = _settings(args, TrainConfig, precision=os.environ.get("FACEANIM_PRECISION", "auto"))
     result = train_emotion(cfg, run_dir=args.run_dir, stop_after=args.stop_after, device=args.device,
                            progress=sys.stderr.isatty())
@@ -159,9 +160,6 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .emotion import create_recognizer
-    from .emotion.evaluate import evaluate_emotion
-
     rec = create_recognizer(args.model)
     ev = evaluate_emotion(rec, out_dir=args.output, quick=args.quick, peers=args.peer or [],
                           progress=sys.stderr.isatty())
@@ -170,8 +168,6 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _emoji(args: argparse.Namespace) -> int:
-    from .video import EmotionStream
-
     source = int(args.video) if args.video.isdigit() else args.video
     stream = EmotionStream(settings=_settings(args, StreamSettings))
     result = stream.run(source, output=args.output, log=args.log, step=args.every, max_frames=args.max_frames,
@@ -186,8 +182,6 @@ def _emoji(args: argparse.Namespace) -> int:
 
 
 def _log(args: argparse.Namespace) -> int:
-    from .video import export_log, read_log, read_runs, summarize
-
     runs = read_runs(args.path)
     run = args.run
     if run is None and len(runs):
@@ -204,16 +198,12 @@ def _log(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .report import run_reports
-
     run_reports(only=args.only or None, quick=args.quick, output_root=Path(args.output) if args.output else None,
                 update_baselines=args.update_baselines, check_baselines=not args.no_baseline)
     return 0
 
 
 def _animate(args: argparse.Namespace) -> int:
-    from .animate import Animator
-
     if (args.emotion is None) == (args.driving is None):
         raise FaceanimError("give exactly one motion source: --emotion NAME or --driving VIDEO")
     if Path(args.output).suffix.lower() not in (".mp4", ".avi", ".gif"):
@@ -234,8 +224,6 @@ def _animate(args: argparse.Namespace) -> int:
 
 
 def _train_animator(args: argparse.Namespace) -> int:
-    from .animate.train import train_animator
-
     out = train_animator(run_dir=args.run_dir, parts=args.parts, weights_root=args.weights_dir,
                          progress=sys.stderr.isatty(), gru_steps=args.gru_steps,
                          **{f.name: getattr(args, f.name) for f in dataclasses.fields(RefinerConfig)
@@ -247,8 +235,6 @@ def _train_animator(args: argparse.Namespace) -> int:
 
 
 def _evaluate_animation(args: argparse.Namespace) -> int:
-    from .animate.evaluate import evaluate_animation
-
     ev = evaluate_animation(out_dir=args.output, quick=args.quick, progress=sys.stderr.isatty())
     print(ev)
     for k, v in ev.metrics.get("targets", {}).items():
@@ -257,11 +243,6 @@ def _evaluate_animation(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from . import __version__
-    from .config import DATASETS, data_dir, has_dataset
-    from .face import available_detectors, available_landmarkers
-    from .runtime import compute
-
     print(f"faceanim {__version__}")
     settings = compute()
     print(f"compute: {settings.precision} on {settings.device}, {settings.threads} threads ({settings.cpu})")
@@ -280,9 +261,6 @@ def _info(args: argparse.Namespace) -> int:
     for name, text in available_landmarkers().items():
         print(f"  {name:8s} {text}")
     import importlib.util
-
-    from .emotion import available_recognizers
-    from .weights import available_weights
 
     def _state(name: str) -> str:
         if name in available_weights(kind="emotion"):
@@ -427,7 +405,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from . import verbose
 
     verbose()
     if args.run_precision:  # one setting for every model this run loads (faceanim.runtime reads it)

@@ -3,6 +3,7 @@
 import re
 from pathlib import Path
 
+import pytest
 import tomllib
 import yaml
 
@@ -53,3 +54,25 @@ def test_weights_are_found_through_faceanim_weights(tmp_path, monkeypatch):
         assert str(tmp_path) in str(exc) and "faceanim train emotion" in str(exc)
     else:
         raise AssertionError("weights outside FACEANIM_WEIGHTS were found")
+
+
+@pytest.mark.slow
+def test_every_module_imports_on_its_own():
+    """No import cycles: each module of the package imports first, in a fresh interpreter (a cycle shows
+    up as an ImportError only when the modules are imported in one particular order)."""
+    import pkgutil
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    import faceanim
+
+    names = [m.name for m in pkgutil.walk_packages(faceanim.__path__, "faceanim.")]
+
+    def imports(name: str) -> str | None:
+        r = subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True, text=True, cwd=ROOT)
+        return None if r.returncode == 0 else f"{name}: {r.stderr.strip().splitlines()[-1]}"
+
+    with ThreadPoolExecutor(2) as pool:
+        failures = [f for f in pool.map(imports, names) if f]
+    assert len(names) > 40 and not failures, failures

@@ -25,8 +25,23 @@ from pathlib import Path
 
 import numpy as np
 
+from .._atomic import atomic_path, write_json
+from ..config import has_dataset, reports_dir
+from ..data import list_stills, load_ckplus48
+from ..demo import astronaut as _astronaut
+from ..emotion import create_recognizer
+from ..errors import NoFaceError
+from ..face import create_landmarker
+from ..face.align import AlignedFace
+from ..face.identity import SAME_PERSON, FaceDescriber
+from ..face.types import Face
+from ..io import read_image
 from ..labels import EMOTIONS, EXPRESSIONS, to_emotion
-from .clips import HELDOUT_SUBJECTS, HELDOUT_VIDEOS
+from .animator import AnimationSettings, Animator, SourceFace
+from .clips import HELDOUT_SUBJECTS, HELDOUT_VIDEOS, load_clips
+from .motion import SourceExpression, driving_keypoints, ease, emotion_keypoints
+from .smooth import jitter, lag_frames, one_euro, prediction_errors, predictive_filter
+from .warp import affine_warp
 
 __all__ = ["evaluate_animation", "AnimationEval", "reconstruction", "emotion_animation", "emotion_methods",
            "from_expressive", "astronaut_gallery", "real_apex", "steadiness", "time_paths", "METHODS", "LEVELS"]
@@ -40,15 +55,10 @@ class _Scorer:
     """dlib landmarks in a given box, and identity descriptors, for result frames."""
 
     def __init__(self):
-        from ..face import create_landmarker
-        from ..face.identity import FaceDescriber
-
         self.landmarker = create_landmarker("dlib68")
         self.describer = FaceDescriber()
 
     def face(self, image: np.ndarray, box_from: np.ndarray):
-        from ..face.types import Face
-
         lm = np.asarray(box_from)
         face = Face(box=np.r_[lm.min(0), lm.max(0)], score=1.0, detector="landmarks")
         self.landmarker.fit(image, [face])
@@ -70,13 +80,6 @@ def reconstruction(animator, clips, max_frames: int = 40, progress: bool = True)
     """Per-frame metrics (DataFrame) of the four methods on the held-out clips."""
     import pandas as pd
     from tqdm.auto import tqdm
-
-    from ..face.align import AlignedFace
-    from ..face.identity import SAME_PERSON
-    from ..face.types import Face
-    from .animator import AnimationSettings, SourceFace
-    from .motion import driving_keypoints
-    from .warp import affine_warp
 
     scorer = _Scorer()
     rows = []
@@ -119,10 +122,6 @@ def reconstruction(animator, clips, max_frames: int = 40, progress: bool = True)
 def _heldout_faces(animator, recognizer, clips, stills: bool = True):
     """``(faces, no_face)``: ``(name, source, reading)`` for the first frames of held-out CK+ sequences and
     videos and the stills, with what the recognizer reads on each; names where no face was found."""
-    from ..config import has_dataset
-    from ..data import list_stills
-    from ..errors import NoFaceError
-    from ..io import read_image
 
     items = [(c.name, c.frames[0]) for c in clips if c.heldout]
     if stills and has_dataset("stills"):
@@ -159,13 +158,9 @@ def from_expressive(animator, recognizer, clips, stills: bool = True, astronaut:
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from ..face.identity import SAME_PERSON
-    from .motion import SourceExpression, emotion_keypoints
-
     faces, _ = _heldout_faces(animator, recognizer, clips, stills)
     faces = [(n, s, r) for n, s, r in faces if r.expressive]
     if astronaut:
-        from ..demo import astronaut as _astronaut
 
         source = animator.prepare(_astronaut())
         reading = recognizer.read(source.crop, source.landmarks)
@@ -213,7 +208,6 @@ def emotion_methods(animator) -> dict:
     """Emotion-animation variants side by side, the full one (the animator's default) last: warp only,
     warp + refinement, warp + refinement + expression texture (all at the mean measured apex), and the
     same with the per-emotion intensity calibration."""
-    from .animator import AnimationSettings
 
     methods = {"warp": AnimationSettings(paste=False, refine=False, texture=0.0, calibrated=False)}
     if animator.refiner is not None:
@@ -232,7 +226,6 @@ def real_apex(recognizer, clips) -> dict:
     """What the recognizer reads on *real* expressions, the ceiling a faithful animation could reach: the
     apex (last) frames of the held-out CK+ sequences, and CK+48 (apex frames of 327 sequences, 118 subjects;
     contempt dropped), per emotion and as the mean over the six emotions."""
-    from ..config import has_dataset
 
     out = {}
     rows = [(c.emotion, recognizer.read(c.frames[-1], c.landmarks[-1]).label)
@@ -246,7 +239,6 @@ def real_apex(recognizer, clips) -> dict:
                                       "per_emotion": {e: float(np.mean(v)) for e, v in sorted(per.items())},
                                       "count": {e: len(v) for e, v in sorted(per.items())}}
     if has_dataset("ckplus48"):
-        from ..data import load_ckplus48
 
         ck48 = load_ckplus48()
         keep = ck48.labels >= 0
@@ -267,9 +259,6 @@ def emotion_animation(animator, recognizer, clips, threshold: float = 0.3, level
     ``variant`` set ("" for the main rows)."""
     import pandas as pd
     from tqdm.auto import tqdm
-
-    from ..face.identity import SAME_PERSON
-    from .motion import emotion_keypoints
 
     scorer = _Scorer()
     faces, dropped = _neutral_faces(animator, recognizer, clips, threshold, stills)
@@ -307,7 +296,6 @@ def emotion_animation(animator, recognizer, clips, threshold: float = 0.3, level
 def steadiness(clips, predictor=None, strengths=(0.0, 0.25, 0.5, 0.75, 0.9, 1.0)) -> dict:
     """Jitter and lag of the keypoint filters on the held-out videos' landmark tracks, and the GRU's
     next-frame error against the constant-velocity and constant-position predictors."""
-    from .smooth import jitter, lag_frames, one_euro, prediction_errors, predictive_filter
 
     held = [c for c in clips if c.heldout and c.kind == "video"]
     rows = []
@@ -338,11 +326,8 @@ def time_paths(animator, source=None, frames: int = 48, repeats: int = 2) -> dic
     """Frames per second at 256 px: warp path (keypoints -> TPS -> remap -> Gaussian) and full path
     (+ refinement and expression texture, one frame at a time as a live preview runs), excluding and
     including paste-back."""
-    from ..demo import astronaut
-    from .animator import AnimationSettings
-    from .motion import ease, emotion_keypoints
 
-    source = source or animator.prepare(astronaut())
+    source = source or animator.prepare(_astronaut())
     progress = ease(frames)
     track = emotion_keypoints(source.landmarks, animator.motion, "happy", 1.0, progress)
     out = {"frames": frames, "image": list(source.image.shape[:2])}
@@ -367,9 +352,7 @@ def paste_check(animator, image=None) -> dict:
     the mean change in the feathered border ring and inside the face crop, for a full-intensity surprise."""
     import cv2
 
-    from ..demo import astronaut
-
-    image = astronaut() if image is None else image
+    image = _astronaut() if image is None else image
     clip = animator.emotion(image, "surprise", 1.0, frames=2)
     src = clip.source
     size = src.crop.shape[0]
@@ -497,8 +480,6 @@ def _plots(metrics: dict, recon, emo, out_dir: Path, animator) -> list[Path]:
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    from .._atomic import atomic_path
-
     figs = []
 
     def save(fig, name):
@@ -565,10 +546,7 @@ def astronaut_gallery(animator):
     takes her smile out (the animator's default)."""
     import matplotlib.pyplot as plt
 
-    from ..demo import astronaut
-    from .motion import emotion_keypoints
-
-    source = animator.prepare(astronaut())
+    source = animator.prepare(_astronaut())
     names = list(emotion_methods(animator).items())
     rows = [(name if r == 0 else "+ " + name.split("+")[-1], stt, None) for r, (name, stt) in enumerate(names)]
     smile = animator.read_expression(source)
@@ -597,12 +575,6 @@ def evaluate_animation(animator=None, recognizer=None, out_dir: str | os.PathLik
     ``clips`` defaults to every prepared clip (:func:`~faceanim.animate.clips.load_clips`); ``quick`` scores
     6 frames per held-out clip and animates only the first 3 held-out faces (no stills)."""
     import pandas as pd
-
-    from .._atomic import write_json
-    from ..config import reports_dir
-    from ..emotion import create_recognizer
-    from .animator import Animator
-    from .clips import load_clips
 
     animator = animator or Animator()
     recognizer = recognizer or create_recognizer()
@@ -652,7 +624,6 @@ def evaluate_animation(animator=None, recognizer=None, out_dir: str | os.PathLik
     write_json(out_dir / "animation_metrics.json", metrics)
     for name, df in (("reconstruction_frames.csv", recon), ("emotion_renders.csv", emo),
                      ("from_expressive.csv", expressive)):
-        from .._atomic import atomic_path
 
         with atomic_path(fig_dir / name) as tmp:
             pd.DataFrame(df).to_csv(tmp, index=False)

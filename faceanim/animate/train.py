@@ -19,6 +19,19 @@ import os
 import sys
 from pathlib import Path
 
+from ..emotion import create_recognizer
+from ..errors import SettingError
+from ..runtime import hardware_string
+from ..weights import save_weights
+from .animator import Animator
+from .calibration import calibrate_intensity
+from .clips import HELDOUT_SUBJECTS, HELDOUT_VIDEOS, load_clips
+from .motion import EmotionMotion, learn_emotion_motion
+from .refine import Refiner
+from .refine_train import RefinerConfig, export_refiner, train_refiner
+from .smooth import train_keypoint_gru
+from .texture import ExpressionTexture, learn_expression_texture
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["train_animator", "PARTS"]
@@ -34,15 +47,6 @@ def train_animator(steps: int | None = None, run_dir: str | os.PathLike = "runs/
     ``steps`` and ``refiner_kwargs`` go to :class:`~faceanim.animate.refine_train.RefinerConfig` (its defaults
     made the committed refiner)."""
     import torch
-
-    from ..errors import SettingError
-    from ..runtime import hardware_string
-    from ..weights import save_weights
-    from .clips import HELDOUT_SUBJECTS, HELDOUT_VIDEOS, load_clips
-    from .motion import learn_emotion_motion
-    from .refine_train import RefinerConfig, export_refiner, train_refiner
-    from .smooth import train_keypoint_gru
-    from .texture import learn_expression_texture
 
     unknown = set(parts) - set(PARTS)
     if unknown:
@@ -82,12 +86,6 @@ def train_animator(steps: int | None = None, run_dir: str | os.PathLike = "runs/
             out["animator_refiner"] = export_refiner(state, command=command, root=weights_root, best=best)
             logger.info(f"refiner: {state['step']} steps, {state['seconds'] / 60:.1f} min")
     if "calibration" in parts:
-        from ..emotion import create_recognizer
-        from .animator import Animator
-        from .calibration import calibrate_intensity
-        from .motion import EmotionMotion
-        from .refine import Refiner
-        from .texture import ExpressionTexture
 
         # the parts just trained (written under weights_root) are the ones calibrated
         animator = Animator(refiner=Refiner.load(root=weights_root), motion=EmotionMotion.load(root=weights_root),

@@ -10,7 +10,15 @@ import sys
 import time
 from pathlib import Path
 
+from ..config import has_dataset
+from ..data import load_fer2013
+from ..errors import WeightsError
 from ..labels import EMOTIONS
+from ..weights import save_weights
+from .intensity import align_ckplus, fit_final_head
+from .model import EmotionNet, NetConfig
+from .recognizer import DEFAULT_THRESHOLD
+from .train import load_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -24,14 +32,6 @@ def export_emotion_weights(run_dir: str | os.PathLike, name: str = "emotion_resn
 
     ``training_seconds`` is the time until the chosen epoch; ``training_seconds_all_epochs`` the whole run.
     """
-    from ..config import has_dataset
-    from ..data import load_fer2013
-    from ..errors import WeightsError
-    from ..weights import save_weights
-    from .intensity import align_ckplus, fit_final_head
-    from .model import EmotionNet, NetConfig
-    from .recognizer import DEFAULT_THRESHOLD
-    from .train import load_checkpoint
 
     best = Path(run_dir) / "best.pt"
     if not best.exists():
@@ -80,7 +80,6 @@ def export_emotion_weights(run_dir: str | os.PathLike, name: str = "emotion_resn
 
 def _full_history(run_dir: Path, best_state: dict) -> list[dict]:
     """Every epoch of the run (``best.pt`` stops at the chosen epoch; ``checkpoint.pt`` has them all)."""
-    from .train import load_checkpoint
 
     last = run_dir / "checkpoint.pt"
     return load_checkpoint(last)["history"] if last.exists() else best_state["history"]
