@@ -24,3 +24,30 @@ def hardware_string(device=None) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"{cpu_name()}, {torch.get_num_threads()} threads"
+
+
+def available_memory() -> int:
+    """Bytes of memory this process can still use without swapping (MemAvailable; psutil elsewhere)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+#: A result held in memory may use at most this share of the memory available when it starts.
+MEMORY_SHARE = 0.6
+
+
+def check_memory(needed: int, what: str, hint: str) -> None:
+    """A :class:`~faceanim.errors.SettingError` before allocating ``needed`` bytes that would not fit."""
+    from .errors import SettingError
+
+    free = available_memory()
+    if needed > MEMORY_SHARE * free:
+        raise SettingError(f"{what} would need {needed / 1024**3:.1f} GB, and this machine has "
+                           f"{free / 1024**3:.1f} GB available; {hint}")

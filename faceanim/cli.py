@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from . import __version__, verbose
-from .animate.animator import AnimationSettings, Animator
+from ._atomic import disk_error
+from .animate.animator import AnimationSettings, Animator, SavedAnimation
 from .animate.evaluate import evaluate_animation
 from .animate.motion import DRIVING_MODES, EASINGS
 from .animate.refine_train import RefinerConfig
@@ -24,11 +25,13 @@ from .emotion.recognizer import DEFAULT_RECOGNIZER, DEFAULT_THRESHOLD, INFERENCE
 from .emotion.train import TrainConfig
 from .errors import FaceanimError
 from .face import FacePipeline, available_detectors, available_landmarkers
-from .io import IMAGE_SUFFIXES, is_video_path, read_image, write_image
+from .io import IMAGE_SUFFIXES, check_output, is_video_path, read_image, write_image
 from .labels import EMOTIONS, EXPRESSIONS, NEUTRAL
+from .limits import argtype
 from .report import run_reports
 from .runtime import PRECISIONS, compute
 from .video import EmotionStream, export_log, read_log, read_runs, summarize
+from .video.log import check_log
 from .video.stream import StreamSettings
 from .viz import draw_faces
 from .weights import available_weights
@@ -51,7 +54,8 @@ def _add_settings(parser: argparse.ArgumentParser, cls, only: tuple[str, ...] | 
             parser.add_argument(flag, dest=f.name, action="store_false" if default else "store_true",
                                 help=f.metadata["help"])
             continue
-        kind = f.metadata.get("type") or type(default)
+        kind = argtype(f.metadata["limit"], optional=default is None) if "limit" in f.metadata else (
+            f.metadata.get("type") or type(default))
         parser.add_argument(flag, dest=f.name, type=kind, default=default, choices=f.metadata.get("choices"),
                             help=f"{f.metadata['help']} (default: {default})")
 
@@ -85,22 +89,27 @@ def _expand_paths(items: list[str]) -> list[Path]:
 def _detect(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    paths = _expand_paths(args.paths)
+    if args.output:
+        if len(paths) != 1 or is_video_path(paths[0]):
+            raise FaceanimError("-o/--output writes one annotated image: pass exactly one image path")
+        check_output(args.output, inputs=paths, suffixes=IMAGE_SUFFIXES, what="annotated image")
     pipe = FacePipeline(args.detector, landmarker="dlib68" if (args.landmarks or args.output) else None,
                         template=None, min_score=args.min_score)
-    paths = _expand_paths(args.paths)
-    if args.output and len(paths) != 1:
-        raise FaceanimError("-o/--output writes one annotated image: pass exactly one image path")
+    found = 0
     tables = []
     for path in paths:
         if is_video_path(path):
             table = pipe.video_table(path, step=args.every, max_frames=args.max_frames, progress=sys.stderr.isatty())
             table.insert(0, "path", str(path))
+            found += int((table["face"] >= 0).sum()) if "face" in table else 0
             if args.json:
                 for row in table.to_dict("records"):
                     print(json.dumps({k: v for k, v in row.items() if not (isinstance(v, float) and v != v)}))
             tables.append(table)
             continue
         result = pipe(read_image(path))
+        found += len(result.faces)
         if args.json:
             for i, face in enumerate(result.faces):
                 print(json.dumps({"path": str(path), "face": i, **face.to_dict(include_landmarks=args.landmarks)}))
@@ -112,19 +121,21 @@ def _detect(args: argparse.Namespace) -> int:
             print(f"wrote {args.output}", file=sys.stderr)
     if not args.json:
         table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-        if table.empty or "x1" not in table:
-            print("no faces found")
-        else:
+        if not (table.empty or "x1" not in table):
             cols = [c for c in ("path", "frame", "face", "x1", "y1", "x2", "y2", "score", "size") if c in table]
             print(table[table["face"] >= 0][cols].round(2).to_string(index=False))
+    if not found:
+        print(f"faceanim detect: no faces found in {len(paths)} input(s)", file=sys.stderr)
+        return 2
     return 0
 
 
 def _recognize(args: argparse.Namespace) -> int:
+    paths = _expand_paths(args.paths)
     rec = create_recognizer(args.model, threshold=args.threshold, detector=args.detector,
                             flip_tta=not args.no_tta)
-    rows = []
-    for path in _expand_paths(args.paths):
+    rows, found = [], 0
+    for path in paths:
         image = read_image(path)
         if args.aligned:
             readings = rec.recognize_aligned([image], sources=[str(path)])
@@ -132,6 +143,7 @@ def _recognize(args: argparse.Namespace) -> int:
             readings = rec.recognize(image, source=str(path))
             if not readings:
                 print(f"{path}: no face found", file=sys.stderr)
+        found += len(readings)
         for i, r in enumerate(readings):
             if args.json:
                 print(json.dumps({"path": str(path), "face": i, **{k: v for k, v in r.to_dict().items()
@@ -142,7 +154,11 @@ def _recognize(args: argparse.Namespace) -> int:
     if not args.json:
         import pandas as pd
 
-        print(pd.DataFrame(rows).to_string(index=False) if rows else "no faces found")
+        if rows:
+            print(pd.DataFrame(rows).to_string(index=False))
+    if not found:
+        print(f"faceanim recognize: no faces found in {len(paths)} input(s)", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -169,6 +185,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _emoji(args: argparse.Namespace) -> int:
     source = int(args.video) if args.video.isdigit() else args.video
+    if isinstance(source, str) and not Path(source).exists():
+        raise FaceanimError(f"video file {source} does not exist (working directory: {Path.cwd()}). Check the path.")
+    inputs = [source] if isinstance(source, str) else []
+    if args.output:
+        check_output(args.output, inputs=inputs, suffixes=(".mp4", ".avi", ".gif"), what="annotated video")
+    if args.log:
+        check_log(args.log, inputs=inputs + ([args.output] if args.output else []))
     stream = EmotionStream(settings=_settings(args, StreamSettings))
     result = stream.run(source, output=args.output, log=args.log, step=args.every, max_frames=args.max_frames,
                         progress=sys.stderr.isatty())
@@ -178,11 +201,17 @@ def _emoji(args: argparse.Namespace) -> int:
     for what, path in (("video", result.output), ("log", result.log_path)):
         if path is not None:
             print(f"wrote {what}: {path}" + (f" (run {result.run_id})" if what == "log" else ""))
+    if result.analysed == 0:
+        print(f"faceanim emoji: no frame of {args.video} could be analysed ({result.frames_read} read, "
+              f"{result.skipped} skipped)" + ("; no video was written" if args.output else ""), file=sys.stderr)
+        return 2
     return 0
 
 
 def _log(args: argparse.Namespace) -> int:
     runs = read_runs(args.path)
+    if args.export:
+        check_output(args.export, inputs=[args.path], what="export")
     run = args.run
     if run is None and len(runs):
         run = runs["run_id"].iloc[-1]
@@ -194,7 +223,7 @@ def _log(args: argparse.Namespace) -> int:
         print(summarize(table).drop(columns=["run_id"]).round(3).to_string(index=False))
     if args.export:
         print(f"wrote {export_log(args.path, args.export, run)}")
-    return 0
+    return 0 if len(runs) else 2
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -206,20 +235,22 @@ def _report(args: argparse.Namespace) -> int:
 def _animate(args: argparse.Namespace) -> int:
     if (args.emotion is None) == (args.driving is None):
         raise FaceanimError("give exactly one motion source: --emotion NAME or --driving VIDEO")
-    if Path(args.output).suffix.lower() not in (".mp4", ".avi", ".gif"):
-        raise FaceanimError(f"cannot write video {args.output}: use .mp4, .avi or .gif")
+    check_output(args.output, inputs=[args.photo] + ([args.driving] if args.driving else []),
+                 suffixes=(".mp4", ".avi", ".gif"), what="animation")
+    read_image(args.photo)  # a bad photo fails here, before any model loads
     settings = _settings(args, AnimationSettings)
     anim = Animator(refiner="animator_refiner" if settings.refine else None, settings=settings)
+    progress = sys.stderr.isatty()
     if args.emotion is not None:
-        clip = anim.emotion(args.photo, args.emotion, intensity=args.intensity, frames=args.frames, fps=args.fps,
-                            easing=args.easing, hold=args.hold, gain=args.gain,
-                            source_expression=args.source_expression)
+        saved = anim.emotion(args.photo, args.emotion, intensity=args.intensity, frames=args.frames, fps=args.fps,
+                             easing=args.easing, hold=args.hold, gain=args.gain,
+                             source_expression=args.source_expression, output=args.output, progress=progress)
     else:
-        clip = anim.drive(args.photo, args.driving, mode=args.mode, reference=args.reference,
-                          max_frames=args.max_frames)
-    path = clip.save(args.output, full=settings.paste)
-    print(clip)
-    print(f"wrote {path}")
+        saved = anim.drive(args.photo, args.driving, mode=args.mode, reference=args.reference,
+                           max_frames=args.max_frames, output=args.output, progress=progress)
+    assert isinstance(saved, SavedAnimation)  # output= streams to the file
+    print(saved)
+    print(f"wrote {saved.path}")
     return 0
 
 
@@ -292,12 +323,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("detect", help="find faces in images, folders or videos; print a table or JSON lines")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image, folder of images, or video")
     p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "haar"], help="face detector (default: mtcnn)")
-    p.add_argument("--min-score", type=float, default=None, help="drop faces scoring below this (0-1)")
+    p.add_argument("--min-score", type=argtype("min_score", optional=True), default=None,
+                   help="drop faces scoring below this (0-1)")
     p.add_argument("--landmarks", action="store_true", help="also fit 68 landmarks (and print them with --json)")
     p.add_argument("--json", action="store_true", help="one JSON object per face per line")
     p.add_argument("-o", "--output", help="write the image with faces drawn on it here")
-    p.add_argument("--every", type=int, default=1, help="videos: every N-th frame")
-    p.add_argument("--max-frames", type=int, default=None, help="videos: stop after this many frames")
+    p.add_argument("--every", type=argtype("every"), default=1, help="videos: every N-th frame")
+    p.add_argument("--max-frames", type=argtype("max_frames", optional=True), default=None,
+                   help="videos: stop after this many frames")
     p.set_defaults(func=_detect)
 
     p = sub.add_parser("report", help="run the numbered notebooks headless into reports/ and check baselines")
@@ -314,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="each image is already an aligned face crop (any size, e.g. FER's 48 px): no detection")
     p.add_argument("--json", action="store_true", help="one JSON object per face per line")
     p.add_argument("--model", default=None, help=f"recognizer: weights name in weights/ (default: {DEFAULT_RECOGNIZER}) or 'fer'")
-    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+    p.add_argument("--threshold", type=argtype("threshold"), default=DEFAULT_THRESHOLD,
                    help=f"intensity from which a face shows an emotion (0-1, default: {DEFAULT_THRESHOLD})")
     p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "haar"], help="face detector (default: mtcnn)")
     p.add_argument("--no-tta", action="store_true", help="skip the mirrored second pass (2x faster)")
@@ -325,8 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="annotated video to write (.mp4, .avi or .gif)")
     p.add_argument("--log", help="SQLite file for every reading (created on demand)")
     _add_settings(p, StreamSettings)
-    p.add_argument("--every", type=int, default=1, help="analyse every N-th frame")
-    p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--every", type=argtype("every"), default=1, help="analyse every N-th frame")
+    p.add_argument("--max-frames", type=argtype("max_frames", optional=True), default=None,
+                   help="stop after this many analysed frames")
     p.set_defaults(func=_emoji)
 
     p = sub.add_parser("log", help="read a reading log: `faceanim log show run.sqlite`")
@@ -375,24 +409,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("photo", help="image with a face (the largest is animated)")
     p.add_argument("--emotion", choices=EMOTIONS)
     emo = Animator.emotion
-    p.add_argument("--intensity", type=float, default=_default(emo, "intensity"), help="0-1 (with --emotion)")
-    p.add_argument("--frames", type=int, default=_default(emo, "frames"),
+    p.add_argument("--intensity", type=argtype("intensity"), default=_default(emo, "intensity"), help="0-1 (with --emotion)")
+    p.add_argument("--frames", type=argtype("frames"), default=_default(emo, "frames"),
                    help="frames from neutral to the target (with --emotion)")
-    p.add_argument("--hold", type=int, default=_default(emo, "hold"),
+    p.add_argument("--hold", type=argtype("hold"), default=_default(emo, "hold"),
                    help="extra frames holding the target (with --emotion)")
     p.add_argument("--easing", default=_default(emo, "easing"), choices=EASINGS)
-    p.add_argument("--gain", type=float, default=_default(emo, "gain"),
+    p.add_argument("--gain", type=argtype("gain"), default=_default(emo, "gain"),
                    help="exaggerate the learned motion and texture (1 = the measured CK+ apex, up to 3)")
     p.add_argument("--source-expression", default=_default(emo, "source_expression"),
                    choices=("auto", NEUTRAL, *EXPRESSIONS),
                    help="with --emotion: the photo's own expression, taken out along the way (auto: read by the "
                         "recognizer; neutral: take nothing out)")
-    p.add_argument("--fps", type=float, default=_default(emo, "fps"))
+    p.add_argument("--fps", type=argtype("fps"), default=_default(emo, "fps"))
     p.add_argument("--driving", help="video whose face motion to reproduce")
     p.add_argument("--mode", default=_default(Animator.drive, "mode"), choices=DRIVING_MODES, help="with --driving")
     p.add_argument("--reference", default=_default(Animator.drive, "reference"), choices=["first", "best"],
                    help="driving frame the motion is measured from: the first, or the closest to the photo's pose")
-    p.add_argument("--max-frames", type=int, default=None, help="with --driving: stop after this many frames")
+    p.add_argument("--max-frames", type=argtype("max_frames", optional=True), default=None,
+                   help="with --driving: stop after this many frames")
     _add_settings(p, AnimationSettings)
     p.add_argument("-o", "--output", required=True, help="output video (.mp4, .avi or .gif)")
     p.set_defaults(func=_animate)
@@ -404,7 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a usage error (argparse printed it) or --help: its status, not an exception
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
 
     verbose()
     if args.run_precision:  # one setting for every model this run loads (faceanim.runtime reads it)
@@ -416,17 +454,39 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if getattr(args, "min_score", "absent") is None:
         args.min_score = {"mtcnn": 0.9, "haar": 0.3}[args.detector]
-    if getattr(args, "threshold", None) is not None and not 0.0 <= args.threshold <= 1.0:
-        print(f"faceanim {args.command}: error: --threshold must be in [0, 1], got {args.threshold}", file=sys.stderr)
-        return 2
     try:
         return args.func(args)
     except FaceanimError as exc:
         print(f"faceanim {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"faceanim {args.command}: interrupted; outputs already complete were kept, the one being written "
+              "was not (an existing file of that name is unchanged)", file=sys.stderr)
         return 130
+    except MemoryError:
+        print(f"faceanim {args.command}: error: this machine ran out of memory; use a smaller input or fewer frames",
+              file=sys.stderr)
+        return 2
+    except OSError as exc:
+        clear = disk_error(exc, getattr(exc, "filename", None) or "an output")
+        if clear is None:
+            return _unexpected(args, exc)
+        print(f"faceanim {args.command}: error: {clear}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug: say so in one paragraph (FACEANIM_DEBUG=1 shows the traceback)
+        return _unexpected(args, exc)
+
+
+#: What the last resort prints: the fuzz corpus (tests/test_fuzz.py) counts it as a failure, like a traceback.
+UNEXPECTED = "unexpected error (a bug in faceanim)"
+
+
+def _unexpected(args: argparse.Namespace, exc: BaseException) -> int:
+    if os.environ.get("FACEANIM_DEBUG"):
+        raise exc
+    print(f"faceanim {args.command}: {UNEXPECTED}: {type(exc).__name__}: {exc}. Please report it with the "
+          "command you ran; FACEANIM_DEBUG=1 shows the traceback.", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -60,11 +60,8 @@ class WeightsError(FaceanimError, FileNotFoundError):
 
 
 def check_number(value, what: str, low: float, high: float, hint: str = "") -> float:
-    """``value`` as a float in ``[low, high]``, or a :class:`SettingError` naming ``what`` and the range."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise SettingError(f"{what} must be a number from {low:g} to {high:g}, got {value!r}") from None
-    if not low <= number <= high:
-        raise SettingError(f"{what} must be from {low:g} to {high:g}{hint}, got {number:g}")
-    return number
+    """``value`` as a finite float in ``[low, high]``, or a :class:`SettingError` naming ``what`` and the range
+    (the same check as :mod:`faceanim.limits`, for ranges that have no name there)."""
+    from .limits import Limit
+
+    return float(Limit(what, low, high, hint=hint).check(value))

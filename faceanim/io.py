@@ -16,14 +16,16 @@ Everything comes back as RGB ``uint8`` arrays of shape ``(H, W, 3)``. Videos are
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from struct import error as struct_error
 
 import numpy as np
 
-from ._atomic import atomic_path
+from ._atomic import atomic_path, check_output, disk_error
 from .errors import MediaError
 
 __all__ = [
@@ -40,6 +42,11 @@ __all__ = [
     "write_video",
     "is_image_path",
     "is_video_path",
+    "check_output",
+    "partial_path",
+    "check_pixels",
+    "pixel_budget",
+    "MAX_PIXELS",
 ]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -83,38 +90,116 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
     if arr.dtype == bool:
         return arr.astype(np.uint8) * 255
     if np.issubdtype(arr.dtype, np.floating):
-        finite = arr[np.isfinite(arr)]
-        hi = float(finite.max()) if finite.size else 1.0
-        scale = 255.0 if hi <= 1.0 + 1e-6 else (255.0 / 65535.0 if hi > 255.0 else 1.0)
-        return np.clip(np.nan_to_num(arr) * scale + 0.5, 0, 255).astype(np.uint8)
+        return _float_to_uint8(arr)
     if np.issubdtype(arr.dtype, np.integer):
+        if arr.min(initial=0) < 0:
+            raise MediaError(f"an integer image cannot have negative values (its lowest is {arr.min()}); "
+                             "shift or clip it into 0-255 (or 0-65535) first")
         if arr.dtype.itemsize >= 2 and arr.max(initial=0) > 255:
             # 16-bit (or wider) data: keep the top 8 of 16 bits, as image viewers do.
             return np.clip(arr.astype(np.int64) >> 8, 0, 255).astype(np.uint8)
-        return np.clip(arr, 0, 255).astype(np.uint8)
-    raise MediaError(f"cannot turn an array of dtype {arr.dtype} into an image")
+        return arr.astype(np.uint8)
+    raise MediaError(f"cannot turn an array of dtype {arr.dtype} into an image; pass uint8 (0-255), "
+                     "uint16 or float (0-1)")
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
+#: A float image is 0-1; values up to this far past 1 (an overexposed or contrast-stretched 0-1 image)
+#: are clipped to white. Above it, an image whose values reach 255 at most is read as 0-255.
+FLOAT_OVERSHOOT = 1.5
+
+
+def _float_to_uint8(arr: np.ndarray) -> np.ndarray:
+    finite = np.isfinite(arr)
+    if not finite.all():
+        bad = int(arr.size - finite.sum())
+        raise MediaError(f"the image holds {bad} NaN or infinite value(s) of {arr.size}; replace them first "
+                         "(e.g. np.nan_to_num(image)) rather than have them read as black or white")
+    lo, hi = float(arr.min(initial=0.0)), float(arr.max(initial=0.0))
+    if hi <= FLOAT_OVERSHOOT:
+        scale, nominal = 255.0, "0-1"
+    elif hi <= 255.0 + 1e-3:
+        scale, nominal = 1.0, "0-255"
+    else:
+        raise MediaError(f"a float image must hold values in 0-1 (or 0-255); this one reaches {hi:g}. Scale it "
+                         "into 0-1 first (e.g. image / image.max())")
+    if lo * scale < -0.5:
+        raise MediaError(f"a float image must not go below 0 (its lowest value is {lo:g}; read as {nominal}); "
+                         "clip or shift it first")
+    return np.clip(arr * scale + 0.5, 0, 255).astype(np.uint8)
+
+
+#: Images above this many pixels are refused before they are decoded (a "decompression bomb" declares
+#: 30000x30000 in a few bytes); ``FACEANIM_MAX_PIXELS`` or ``read_image(..., max_pixels=)`` raises it.
+MAX_PIXELS = 120_000_000
+
+
+def pixel_budget() -> int:
+    """The pixel budget: ``$FACEANIM_MAX_PIXELS`` if set, else :data:`MAX_PIXELS`."""
+    env = os.environ.get("FACEANIM_MAX_PIXELS")
+    if env:
+        try:
+            value = int(float(env))
+        except ValueError:
+            raise MediaError(f"FACEANIM_MAX_PIXELS must be a whole number of pixels, got {env!r}") from None
+        if value < 1:
+            raise MediaError(f"FACEANIM_MAX_PIXELS must be positive, got {env!r}")
+        return value
+    return MAX_PIXELS
+
+
+def check_pixels(what, width: int, height: int, budget: int | None = None) -> None:
+    """A :class:`MediaError` when a ``width x height`` image or frame is above the pixel budget."""
+    budget = pixel_budget() if budget is None else int(budget)
+    if width * height > budget:
+        raise MediaError(
+            f"{what} is {width}x{height} ({width * height / 1e6:.0f} million pixels), above the budget of "
+            f"{budget / 1e6:.0f} million (a small file that declares that much may be a decompression bomb). If "
+            f"it is real, raise the budget with FACEANIM_MAX_PIXELS={width * height} (or max_pixels=) or shrink it."
+        )
+
+
+def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
     """Read an image file (jpg, png, bmp, webp, tiff; gray, RGBA, 16-bit, EXIF-rotated) as RGB uint8.
 
-    Raises :class:`MediaError` for a missing, empty, truncated or non-image file.
+    Raises :class:`MediaError` for a missing, empty, truncated or non-image file, and for one above the
+    pixel budget (:func:`pixel_budget`, or ``max_pixels``) before decoding it.
     """
+    import warnings
+
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = _existing_file(path, "image")
+    budget = pixel_budget() if max_pixels is None else int(max_pixels)
     try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)  # phone photos store "rotate me" in EXIF, not in pixels
-            im.load()
-            return _pil_to_rgb(im)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # Pillow refuses twice its MAX_IMAGE_PIXELS while reading the header: make that our budget
+            Image.MAX_IMAGE_PIXELS = max(1, budget // 2)
+            with Image.open(path) as im:
+                check_pixels(path, *im.size, budget)
+                im = ImageOps.exif_transpose(im)  # phone photos store "rotate me" in EXIF, not in pixels
+                im.load()
+                return _pil_to_rgb(im)
+    except Image.DecompressionBombError as exc:
+        import re
+
+        declared = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(declared.group(1)) / 1e6:.0f} million pixels" if declared else "more pixels than the budget"
+        raise MediaError(
+            f"{path} declares {size}, above the budget of {budget / 1e6:.0f} million (a small file that declares "
+            "that much may be a decompression bomb). If it is real, raise the budget with FACEANIM_MAX_PIXELS "
+            "(or max_pixels=) or shrink it first.") from None
     except UnidentifiedImageError:
         head = path.read_bytes()[:16]
         raise MediaError(
             f"{path} is not an image that can be read (its first bytes are {head!r}). "
             f"Check that it really is one of {', '.join(IMAGE_SUFFIXES)} and not renamed text or HTML."
         ) from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except MediaError:
+        raise
+    except MemoryError:
+        raise MediaError(f"{path} is too large to decode in the memory this machine has left; shrink it first") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct_error, IndexError) as exc:
         raise MediaError(
             f"{path} could not be decoded ({exc}); the file is probably truncated or corrupt. "
             "Re-export or re-download it."
@@ -147,6 +232,11 @@ def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -
 
 
 def _existing_file(path: str | os.PathLike, what: str) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise MediaError(f"expected the path of a {what} file (str or pathlib.Path), got {type(path).__name__}"
+                         + (" (for an array already in memory, use it directly)" if isinstance(path, np.ndarray) else ""))
+    if isinstance(path, str) and not path.strip():
+        raise MediaError(f"the {what} path is empty; give a file name")
     path = Path(path).expanduser()
     if not path.exists():
         raise MediaError(f"{what} file {path} does not exist (working directory: {Path.cwd()}). Check the path.")
@@ -184,11 +274,11 @@ class VideoReader:
     """
 
     def __init__(self, source: str | os.PathLike | int, step: int = 1, max_frames: int | None = None):
-        if step < 1:
-            raise MediaError(f"step must be >= 1, got {step}")
+        from .limits import check
+
         self.source = source
-        self.step = int(step)
-        self.max_frames = max_frames
+        self.step = check("every", step, what="step")
+        self.max_frames = check("max_frames", max_frames, optional=True)
         self._container = None
         self._capture = None
         self._first: np.ndarray | None = None
@@ -220,6 +310,11 @@ class VideoReader:
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         self.fps = float(rate) if rate else 25.0
         self.width, self.height = int(stream.codec_context.width), int(stream.codec_context.height)
+        try:
+            check_pixels(f"{path}'s frame size", self.width, self.height)
+        except MediaError:
+            self._container.close()
+            raise
         count = int(stream.frames or 0)
         if count <= 0 and stream.duration is not None and stream.time_base is not None:
             count = int(round(float(stream.duration * stream.time_base) * self.fps))
@@ -348,10 +443,24 @@ def read_video(source: str | os.PathLike | int, step: int = 1, max_frames: int |
         yield from reader
 
 
+#: A GIF holds every frame in memory until it is closed (Pillow writes it in one go): past this many bytes
+#: of palette frames the writer stops with a clear error instead of filling the machine's memory.
+GIF_MAX_BYTES = 2 * 1024**3
+
+
+def partial_path(path: str | os.PathLike) -> Path:
+    """Where an interrupted stream's frames go: ``out.mp4`` -> ``out.partial.mp4`` (``out.mp4`` is left alone)."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.partial{path.suffix}")
+
+
 class VideoWriter:
     """Write frames to mp4 (H.264), avi (MPEG-4) or gif, atomically: the file appears only on close.
 
-    Frames must all have the same size; odd sizes are padded by one pixel for H.264.
+    Frames must all have the same size; odd sizes are padded by one pixel for H.264. If the block fails,
+    nothing is written and a file already at ``path`` is left as it was; :meth:`close_partial` instead
+    finishes what was written as a playable ``NAME.partial.SUFFIX`` (what a live stream does when it is
+    interrupted).
 
     >>> import tempfile
     >>> from pathlib import Path
@@ -365,44 +474,71 @@ class VideoWriter:
     """
 
     def __init__(self, path: str | os.PathLike, fps: float = 25.0, quality: int = 20):
+        from .limits import check
+
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in (".mp4", ".avi", ".gif"):
             raise MediaError(f"cannot write video {self.path}: use .mp4, .avi or .gif")
-        if not fps or fps <= 0:
-            raise MediaError(f"fps must be positive, got {fps}")
-        self.fps = float(fps)
+        self.fps = float(check("fps", fps))
         self.quality = quality
         self._suffix = suffix
+        check_output(self.path, what="video")
         self._ctx = atomic_path(self.path)
         self._tmp = self._ctx.__enter__()
         self._size: tuple[int, int] | None = None
         self._gif_frames: list = []
+        self._gif_bytes = 0
         self._container = None
         self._stream = None
         self.frames_written = 0
 
+    @property
+    def size(self) -> tuple[int, int] | None:
+        """``(height, width)`` of the frames, once the first one is written."""
+        return self._size
+
     def write(self, image: np.ndarray) -> None:
+        if self._ctx is None:
+            raise MediaError(f"{self.path} is already closed; open a new VideoWriter to write more")
         rgb = as_rgb(image)
         h, w = rgb.shape[:2]
         if self._size is None:
+            check_pixels("a video frame", w, h)
             self._size = (h, w)
             if self._suffix != ".gif":
-                self._open_av(w + (w % 2), h + (h % 2))
+                self._guard(self._open_av, w + (w % 2), h + (h % 2))
         elif (h, w) != self._size:
-            raise MediaError(f"frame {self.frames_written} is {w}x{h}, the video is {self._size[1]}x{self._size[0]}")
+            raise MediaError(f"frame {self.frames_written} is {w}x{h}, the video is {self._size[1]}x{self._size[0]}; "
+                             "every frame of one video must have the same size")
         if self._suffix == ".gif":
             from PIL import Image
 
-            self._gif_frames.append(Image.fromarray(rgb))
+            # what Pillow's GIF writer does to each frame anyway, done now: 1 byte a pixel while waiting
+            self._gif_frames.append(Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE))
+            self._gif_bytes += h * w
+            if self._gif_bytes > GIF_MAX_BYTES:
+                raise MediaError(f"a GIF keeps every frame in memory until the end, and {self.path} passed "
+                                 f"{GIF_MAX_BYTES / 1024**3:.0f} GB at frame {self.frames_written}; write .mp4 instead "
+                                 "(it streams to disk) or fewer / smaller frames")
         else:
             import av
 
             if h % 2 or w % 2:
                 rgb = np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-            for packet in self._stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
-                self._container.mux(packet)
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            self._guard(lambda: [self._container.mux(p) for p in self._stream.encode(frame)])
         self.frames_written += 1
+
+    def _guard(self, fn, *args):
+        """Run a write step; a full disk or unwritable file becomes a clear :class:`MediaError`."""
+        try:
+            return fn(*args)
+        except OSError as exc:
+            clear = disk_error(exc, self.path)
+            if clear is None:
+                raise MediaError(f"writing {self.path} failed: {exc}") from None
+            raise clear from None
 
     def _open_av(self, w: int, h: int) -> None:
         from fractions import Fraction
@@ -421,6 +557,22 @@ class VideoWriter:
         else:
             self._stream.bit_rate = 4_000_000
 
+    def _finish_file(self) -> None:
+        """Finish the temporary file (encoder flushed, container closed)."""
+        if self._suffix == ".gif":
+            first, *rest = self._gif_frames
+            self._guard(lambda: first.save(self._tmp, save_all=True, append_images=rest, loop=0,
+                                           duration=max(20, int(round(1000 / self.fps))), optimize=False))
+            self._gif_frames = []
+        else:
+            def flush():
+                for packet in self._stream.encode():
+                    self._container.mux(packet)
+                self._container.close()
+
+            self._guard(flush)
+            self._container = None
+
     def close(self) -> Path:
         """Finish the file and move it into place. Writing no frame at all is an error."""
         if self._ctx is None:
@@ -428,24 +580,54 @@ class VideoWriter:
         try:
             if self.frames_written == 0:
                 raise MediaError(f"no frames were written to {self.path}; nothing to save")
-            if self._suffix == ".gif":
-                first, *rest = self._gif_frames
-                first.save(self._tmp, save_all=True, append_images=rest, loop=0,
-                           duration=max(20, int(round(1000 / self.fps))), optimize=False)
-            else:
-                for packet in self._stream.encode():
-                    self._container.mux(packet)
-                self._container.close()
-                self._container = None
+            self._finish_file()
         except BaseException as exc:
-            ctx, self._ctx = self._ctx, None
-            if self._container is not None:
-                self._container.close()
-            ctx.__exit__(type(exc), exc, exc.__traceback__)
+            self._discard(exc)
             raise
         ctx, self._ctx = self._ctx, None
         ctx.__exit__(None, None, None)
         return self.path
+
+    def close_partial(self) -> Path | None:
+        """Finish the frames written so far as a playable :func:`partial_path` file (the final name is not
+        touched); None when no frame was written (then nothing is left behind)."""
+        if self._ctx is None:
+            return None
+        if self.frames_written == 0:
+            self.abort()
+            return None
+        target = partial_path(self.path)
+        try:
+            self._finish_file()
+            with atomic_path(target) as tmp:
+                os.replace(self._tmp, tmp)
+        except BaseException as exc:
+            self._discard(exc)
+            raise
+        self._discard(None)
+        return target
+
+    def abort(self) -> None:
+        """Drop everything written; the file at ``path`` (if any) is left as it was."""
+        if self._ctx is not None:
+            self._discard(None)
+
+    def _discard(self, exc: BaseException | None) -> None:
+        if self._container is not None:
+            try:
+                self._container.close()
+            except Exception:
+                pass
+            self._container = None
+        self._gif_frames = []
+        ctx, self._ctx = self._ctx, None
+        if ctx is not None:
+            err = exc or MediaError("discarded")
+            with contextlib.suppress(BaseException):
+                ctx.__exit__(type(err), err, None)
+            if self._tmp.exists():
+                with contextlib.suppress(OSError):
+                    self._tmp.unlink()
 
     def __enter__(self) -> "VideoWriter":
         return self
@@ -454,13 +636,11 @@ class VideoWriter:
         if exc_type is None:
             self.close()
         elif self._ctx is not None:  # an error inside the block: discard the partial file
-            if self._container is not None:
-                try:
-                    self._container.close()
-                except Exception:
-                    pass
-            ctx, self._ctx = self._ctx, None
-            ctx.__exit__(exc_type, exc, tb)
+            self._discard(exc)
+
+    def __del__(self):  # a writer dropped unclosed (an exception elsewhere) leaves no temporary file
+        with contextlib.suppress(Exception):
+            self.abort()
 
 
 def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float = 25.0) -> Path:
@@ -474,6 +654,14 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: floa
 def frame_source(source, step: int = 1, max_frames: int | None = None):
     """``(iterator of (index, time, image-or-None), fps, total, reader)`` for a path, webcam index,
     :class:`~faceanim.io.VideoReader` or an iterable of frames (arrays or :class:`~faceanim.io.Frame`)."""
+    from .limits import check
+
+    step, max_frames = check("every", step, what="step"), check("max_frames", max_frames, optional=True)
+    if isinstance(source, (str, os.PathLike)) and not str(source).strip():
+        raise MediaError("the video path is empty; give a file name or a webcam index such as 0")
+    if not isinstance(source, (str, os.PathLike, int, np.integer, VideoReader)) and not hasattr(source, "__iter__"):
+        raise MediaError(f"a frame source is a path, a webcam index, a VideoReader or an iterable of frames; "
+                         f"got {type(source).__name__}")
     if isinstance(source, (str, os.PathLike, int, np.integer)) and not isinstance(source, bool):
         source = VideoReader(int(source) if isinstance(source, np.integer) else source, step=step, max_frames=max_frames)
     if isinstance(source, VideoReader):

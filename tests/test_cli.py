@@ -32,7 +32,7 @@ def test_detect_bad_path_exits_2_with_a_message(tmp, capsys):
     err = capsys.readouterr().err
     assert "does not exist" in err and "Traceback" not in err
     assert main(["detect", str(tmp / "missing.jpg"), "--min-score", "2"]) == 2
-    assert "min_score must be in [0, 1]" in capsys.readouterr().err
+    assert "--min-score: must be a finite number from 0 to 1, got 2" in capsys.readouterr().err
     (tmp / "notes.png").write_text("hello")
     assert main(["detect", str(tmp / "notes.png")]) == 2
     assert "not an image" in capsys.readouterr().err

@@ -142,8 +142,12 @@ def test_log_roundtrip_export_and_summary(tmp):
 
 
 def test_killed_run_loses_no_reported_row(tmp):
-    """SIGKILL mid-run: every row the pipeline reported as written is in the log, which opens cleanly."""
+    """SIGKILL mid-run of ``emoji -o out.mp4 --log``: every row reported written is in the log, which opens
+    cleanly; the older out.mp4 is untouched (never a corrupt file under the final name), and the killed run's
+    temporary file is removed by the next write there."""
     log = tmp / "kill.sqlite"
+    out = tmp / "out.mp4"
+    out.write_bytes(b"the user's older video")
     script = textwrap.dedent(f"""
         import sys
         from faceanim import demo
@@ -151,7 +155,8 @@ def test_killed_run_loses_no_reported_row(tmp):
         video = demo.demo_video(frames=400)
         def report(frame, written):
             print(written, flush=True)
-        EmotionStream(detector="haar", stride=3).run(video, log={str(log)!r}, progress=False, on_frame=report)
+        EmotionStream(detector="haar", stride=3).run(video, log={str(log)!r}, output={str(out)!r}, progress=False,
+                                                     on_frame=report)
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     reported = 0
@@ -166,6 +171,36 @@ def test_killed_run_loses_no_reported_row(tmp):
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     con.close()
     assert len(read_log(log)) >= reported
+    assert out.read_bytes() == b"the user's older video"
+    leftovers = list(tmp.glob(".out.mp4.faceanim-*"))
+    assert len(leftovers) == 1  # a SIGKILL cannot clean up after itself ...
+    from faceanim import io
+
+    io.write_video(out, [np.zeros((16, 16, 3), np.uint8)])
+    assert not list(tmp.glob(".out.mp4.faceanim-*"))  # ... the next write there does
+
+
+def test_concurrent_writers_lose_no_row(tmp):
+    """Two and three processes appending to one log at once: every row lands, no 'database is locked'."""
+    log = tmp / "shared.sqlite"
+    script = textwrap.dedent(f"""
+        import sys
+        from faceanim.video.log import ReadingLog
+        row = {{"wall_time": 0.0, "video_time": 0.0, "face_id": 0, "label": "happy", "shown": "happy"}}
+        with ReadingLog({str(log)!r}, source=sys.argv[1]) as log:
+            for frame in range(300):
+                log.write([dict(row, frame=frame), dict(row, frame=frame, face_id=1)])
+            log.finish(frames=300, analysed=300, skipped=0)
+        print("ok")
+    """)
+    for writers in (2, 3):
+        procs = [subprocess.Popen([sys.executable, "-c", script, f"w{writers}-{i}"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for i in range(writers)]
+        outs = [p.communicate(timeout=120) for p in procs]
+        assert all(p.returncode == 0 and o.strip() == "ok" for p, (o, _) in zip(procs, outs)), outs
+    table = read_log(log)
+    assert len(table) == 5 * 600 and len(read_runs(log)) == 5
+    assert (table.groupby("run_id").size() == 600).all()
 
 
 # ---------------------------------------------------------------- the stream
@@ -217,7 +252,7 @@ def test_cli_emoji_and_log_show(tmp):
     assert out.returncode == 0, out.stderr
     assert len(pd.read_csv(tmp / "r.csv")) == 20 and "dominant" in out.stdout
     out = run("emoji", str(video), "--smoothing", "1.5")
-    assert out.returncode == 2 and "filter strength must be in [0, 1)" in out.stderr
+    assert out.returncode == 2 and "--smoothing: must be a finite number at least 0 and below 1" in out.stderr
     out = run("log", "show", str(tmp / "nothing.sqlite"))
     assert out.returncode == 2 and "no log at" in out.stderr
 
@@ -262,3 +297,30 @@ def test_flicker_counts_label_changes_with_the_filter_off_and_on():
     f = result.flicker().set_index("filter")
     assert f.loc["off", "changes"] == 4 and f.loc["on", "changes"] == 1
     assert f.loc["off", "per_second"] == pytest.approx(2.0)
+
+
+def test_a_stream_that_fails_part_way_keeps_the_old_output_and_a_playable_partial(tmp, astronaut):
+    from faceanim import io
+    from faceanim.video import EmotionStream
+
+    out = tmp / "annotated.mp4"
+    out.write_bytes(b"yesterday's video")
+
+    def frames():
+        for k in range(6):
+            yield np.roll(astronaut, 4 * k, axis=1)
+        raise RuntimeError("the camera went away")
+
+    stream = EmotionStream(detector="haar", stride=2)
+    with pytest.raises(RuntimeError, match="camera"):
+        stream.run(frames(), output=out, progress=False)
+    assert out.read_bytes() == b"yesterday's video"
+    partial = io.partial_path(out)
+    with io.VideoReader(partial) as video:
+        assert sum(1 for _ in video) == 6
+    # a source that changes resolution part-way goes on (frames fitted to the video's size)
+    sizes = [astronaut, astronaut, astronaut[::2, ::2], astronaut[::2, ::2]]
+    result = stream.run(sizes, output=tmp / "resized.mp4", progress=False)
+    assert result.analysed == 4 and result.output == tmp / "resized.mp4"
+    with io.VideoReader(result.output) as video:
+        assert [f.image.shape for f in video] == [(512, 512, 3)] * 4

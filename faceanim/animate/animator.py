@@ -17,23 +17,27 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import NoFaceError, SettingError, check_number
+from .._system import check_memory
+from ..errors import MediaError, NoFaceError, SettingError
 from ..face.align import AlignedFace
+from ..limits import check, validate_fields
 from .calibration import IntensityCalibration
 from .keypoints import above_brows, border_anchors, select_keypoints
 from .motion import DRIVING_MODES, EASINGS, EmotionMotion, SourceExpression, driving_keypoints, ease, emotion_keypoints
 from .networks import generator_input
 from .refine import Refiner
-from .smooth import KeypointGRU, check_strength, one_euro, predictive_filter
+from .smooth import KeypointGRU, one_euro, predictive_filter
 from .texture import ExpressionTexture, apply_texture, forehead_keep
 from .warp import flow_magnitude, tps_map, warp_image
 
-__all__ = ["AnimationSettings", "SourceFace", "Animation", "Animator", "gaussian_post_filter", "paste_animated",
+__all__ = ["AnimationSettings", "SourceFace", "Animation", "AnimatedFrame", "SavedAnimation", "Animator",
+           "gaussian_post_filter", "paste_animated",
            "motion_weight", "FILTERS"]
 
 FILTERS = ("one_euro", "gru", "constant_velocity")
@@ -58,29 +62,30 @@ class AnimationSettings:
         anchors_per_side: fixed points per crop edge.
     """
 
-    keypoints: int = field(default=68, metadata={"help": "landmarks that drive the warp (5-68)"})
-    filter_strength: float = field(default=0.0, metadata={"help": "keypoint smoothing, 0 (off) to 1"})
+    keypoints: int = field(default=68, metadata={"help": "landmarks that drive the warp (5-68)", "limit": "keypoints"})
+    filter_strength: float = field(default=0.0, metadata={"help": "keypoint smoothing, 0 (off) to 1",
+                                                          "limit": "filter_strength"})
     filter: str = field(default="one_euro", metadata={"help": "keypoint filter", "choices": FILTERS})
-    gaussian: float = field(default=0.0, metadata={"help": "Gaussian post-filter strength, 0 (off) to 1"})
+    gaussian: float = field(default=0.0, metadata={"help": "Gaussian post-filter strength, 0 (off) to 1",
+                                                   "limit": "gaussian"})
     refine: bool = field(default=True, metadata={"help": "skip the refinement generator", "flag": "--warp-only"})
     texture: float = field(default=1.0, metadata={
-        "help": "expression texture (creases, teeth) with --emotion: 0 (geometry only) to 2, 1 = CK+ mean"})
+        "help": "expression texture (creases, teeth) with --emotion: 0 (geometry only) to 2, 1 = CK+ mean",
+        "limit": "texture"})
     calibrated: bool = field(default=True, metadata={
         "help": "with --emotion: intensity 1 is the mean measured CK+ apex, not the per-emotion calibrated one "
                 "that reads like real apex faces", "flag": "--uncalibrated"})
     paste: bool = field(default=True, metadata={
         "help": "write the 256 px face crop instead of the full photo", "flag": "--crop"})
-    anchors_per_side: int = 5
+    anchors_per_side: int = field(default=5, metadata={"limit": "anchors_per_side"})
 
     def validate(self) -> "AnimationSettings":
-        select_keypoints(self.keypoints)
-        check_strength(self.filter_strength)
+        validate_fields(self)
         if self.filter not in FILTERS:
             raise SettingError(f"unknown keypoint filter {self.filter!r}; choose one of {', '.join(FILTERS)}")
-        check_number(self.gaussian, "gaussian strength", 0.0, 1.0)
-        check_number(self.texture, "texture strength", 0.0, 2.0, " (1 is the measured CK+ mean)")
-        if int(self.anchors_per_side) < 2:
-            raise SettingError(f"anchors_per_side must be at least 2, got {self.anchors_per_side}")
+        for name in ("refine", "calibrated", "paste"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise SettingError(f"{name} must be True or False, got {getattr(self, name)!r}")
         return self
 
 
@@ -143,6 +148,34 @@ class Animation:
         return np.hstack([arr[i] for i in idx])
 
 
+@dataclass
+class AnimatedFrame:
+    """One frame of an animation as :meth:`Animator.frames` makes it: the 256 px ``crop``, the ``frame`` pasted
+    into the photo (None when ``paste`` is off) and the ``keypoints (68, 2)`` it was warped to."""
+
+    index: int
+    crop: np.ndarray = field(repr=False)
+    frame: np.ndarray | None = field(repr=False)
+    keypoints: np.ndarray = field(repr=False)
+
+
+@dataclass
+class SavedAnimation:
+    """An animation streamed to a file (``output=``): where, how many frames, their size ``(H, W)``."""
+
+    path: Path
+    frames: int
+    fps: float
+    size: tuple[int, int]
+    info: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return self.frames
+
+    def __repr__(self) -> str:
+        return f"SavedAnimation({self.path}, {self.frames} frames, {self.size[1]}x{self.size[0]}, {self.fps:g} fps, {self.info})"
+
+
 def gaussian_post_filter(crop: np.ndarray, mapping: np.ndarray, strength: float) -> np.ndarray:
     """Blur what the warp moved (sigma up to 3 px at strength 1); still pixels stay sharp."""
     import cv2
@@ -179,19 +212,28 @@ def paste_animated(image: np.ndarray, crop: np.ndarray, source_crop: np.ndarray,
     h, w = image.shape[:2]
     side = crop.shape[0]
     inv = aligned.inverse
+    # only the crop's footprint in the photo changes: work there (an 8000 px photo costs what its face costs)
+    corners = np.array([[0, 0], [side, 0], [0, side], [side, side]], np.float64) @ inv[:, :2].T + inv[:, 2]
+    x0, y0 = (max(0, int(np.floor(v)) - 2) for v in corners.min(0))
+    x1, y1 = min(w, int(np.ceil(corners[:, 0].max())) + 2), min(h, int(np.ceil(corners[:, 1].max())) + 2)
+    out = image.copy()
+    if x1 <= x0 or y1 <= y0:
+        return out
+    roi = inv.copy()
+    roi[:, 2] -= (x0, y0)
     border = max(1, int(round(feather * side)))
     inner = np.zeros((side, side), np.float32)
     inner[border // 2 + 1:-(border // 2 + 1), border // 2 + 1:-(border // 2 + 1)] = 1.0
     mask = cv2.GaussianBlur(inner, (2 * border + 1, 2 * border + 1), border / 2.0)
-    warp = lambda a, interp=cv2.INTER_LINEAR: cv2.warpAffine(a, inv, (w, h), flags=interp,  # noqa: E731
+    warp = lambda a, interp=cv2.INTER_LINEAR: cv2.warpAffine(a, roi, (x1 - x0, y1 - y0), flags=interp,  # noqa: E731
                                                               borderMode=cv2.BORDER_CONSTANT)
     a = warp(crop).astype(np.float32)
     s = warp(source_crop).astype(np.float32)
     alpha = warp(mask)[..., None]
     m = warp(np.asarray(moved, np.float32))[..., None]
-    p = image.astype(np.float32)
-    out = p + alpha * (a - s + m * (s - p))
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    p = image[y0:y1, x0:x1].astype(np.float32)
+    out[y0:y1, x0:x1] = np.clip(p + alpha * (a - s + m * (s - p)) + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def _load_or(value, loader):
@@ -306,34 +348,56 @@ class Animator:
 
     def emotion(self, photo, emotion: str, intensity: float = 1.0, frames: int = 24, fps: float = 25.0,
                 easing: str = "smoothstep", hold: int = 0, gain: float = 1.0, source_expression="auto",
-                **overrides) -> Animation:
+                output: str | os.PathLike | None = None, progress: bool = False,
+                **overrides) -> Animation | SavedAnimation:
         """From the photo's expression toward ``emotion`` at ``intensity`` over ``frames`` frames (+ ``hold``).
 
         ``gain`` exaggerates the learned motion and texture (1 = the measured CK+ mean apex, up to 3).
         ``source_expression``: what the photo already shows, taken out along the way so that "angry" from a
         smiling photo does not keep the smile: ``"auto"`` (read by the emotion recognizer; a face it
         reads as neutral, or below its intensity threshold, is left as it is), ``"neutral"`` (take nothing
-        out), an emotion name (at its full mean apex) or ``(name, amount)``."""
+        out), an emotion name (at its full mean apex) or ``(name, amount)``. ``output``: stream the frames
+        into this video file as they are made (memory does not grow with ``frames + hold``) and return a
+        :class:`SavedAnimation`; without it the frames are held in an :class:`Animation`."""
         if easing not in EASINGS:
             raise SettingError(f"unknown easing {easing!r}; choose one of {', '.join(EASINGS)}")
+        if not isinstance(emotion, str) or emotion not in ("neutral", *self.motion.displacement):
+            known = ", ".join(["neutral", *self.motion.displacement])
+            raise SettingError(f"unknown emotion {emotion!r}; choose one of {known}")
+        intensity, frames, hold, gain = (check("intensity", intensity), check("frames", frames), check("hold", hold),
+                                         check("gain", gain))
+        fps = check("fps", fps)
+        if output is not None:
+            self._check_output(output, photo)
         source = photo if isinstance(photo, SourceFace) else self.prepare(photo)
         settings = self._settings(overrides)
-        check_number(gain, "gain", 0.0, 3.0, " (1 is the measured CK+ apex)")
         undo = self._source_expression(source, source_expression)
-        progress = ease(frames, easing, self.motion.onset, hold)
+        progress_curve = ease(frames, easing, self.motion.onset, hold)
         info = {"emotion": emotion, "intensity": float(intensity)}
         if gain != 1.0:
             info["gain"] = float(gain)
         gain = self.emotion_gain(emotion, gain, settings)
         if settings.calibrated:
             info["calibrated_gain"] = round(gain, 3)
-        track = emotion_keypoints(source.landmarks, self.motion, emotion, intensity, progress, gain,
+        track = emotion_keypoints(source.landmarks, self.motion, emotion, intensity, progress_curve, gain,
                                   undo=None if undo.neutral else undo)
         if not undo.neutral:
             info["source_expression"] = {"emotion": undo.emotion, "amount": round(undo.amount, 3), "from": undo.source}
-        amounts = gain * float(intensity) * progress
-        return self.render(source, track, fps, settings, info=info, emotion=(emotion, amounts),
-                           undo=None if undo.neutral else (undo.emotion, undo.amount * progress))
+        moving = (emotion, gain * float(intensity) * progress_curve)
+        undoing = None if undo.neutral else (undo.emotion, undo.amount * progress_curve)
+        if output is not None:
+            frames_ = self.frames(source, track, fps, settings, progress=progress, emotion=moving, undo=undoing)
+            return self.write(output, frames_, fps, full=settings.paste, info=info, inputs=self._inputs(photo))
+        return self.render(source, track, fps, settings, info=info, progress=progress, emotion=moving, undo=undoing)
+
+    @staticmethod
+    def _inputs(*items) -> tuple:
+        return tuple(i for i in items if isinstance(i, (str, os.PathLike)))
+
+    def _check_output(self, output, *inputs) -> None:
+        from .._atomic import check_output
+
+        check_output(output, inputs=self._inputs(*inputs), suffixes=(".mp4", ".avi", ".gif"), what="animation")
 
     def apex(self, source: SourceFace, emotion: str, gains, settings: AnimationSettings | None = None) -> "Apex":
         """``emotion`` at full intensity at each of ``gains`` on ``source``: one rendered crop per gain.
@@ -360,28 +424,63 @@ class Animator:
         return float(min(3.0, gain * self.calibration.gain_for(emotion)))
 
     def drive(self, photo, video, mode: str = "relative", reference: str | int = "first",
-              max_frames: int | None = None, **overrides) -> Animation:
-        """Reproduce the motion of ``video`` (path, frames list or a :class:`~faceanim.animate.Clip`)."""
-        from .clips import Clip, crop_clip
+              max_frames: int | None = None, output: str | os.PathLike | None = None, progress: bool = False,
+              **overrides) -> Animation | SavedAnimation:
+        """Reproduce the motion of ``video`` (a path, webcam index, iterable of frames or a
+        :class:`~faceanim.animate.Clip`).
+
+        The video is read once, frame by frame, keeping only its landmarks (68 points a frame); then the
+        frames are rendered. With ``output`` they stream into that file as they are made and a
+        :class:`SavedAnimation` comes back, so neither the driving video nor the animation is ever held
+        in memory; without it the frames are held in an :class:`Animation`. Frames that cannot be read
+        are skipped (``info["skipped"]``); frames where the face is lost keep the last pose."""
+        from .clips import Clip, fill_landmarks, follow_crops
 
         if mode not in DRIVING_MODES:
             raise SettingError(f"unknown driving mode {mode!r}; choose one of {', '.join(DRIVING_MODES)}")
+        if not (reference in ("first", "best") or (isinstance(reference, (int, np.integer))
+                                                   and not isinstance(reference, bool) and reference >= 0)):
+            raise SettingError(f"reference must be 'first', 'best' or a frame index (0 or more), got {reference!r}")
+        max_frames = check("max_frames", max_frames, optional=True)
+        if output is not None:
+            self._check_output(output, photo, video if isinstance(video, (str, os.PathLike)) else None)
         source = photo if isinstance(photo, SourceFace) else self.prepare(photo)
+        skipped = 0
         if isinstance(video, Clip):
-            clip = video
+            name, fps, landmarks = video.name, video.fps, video.landmarks[:max_frames]
         else:
-            from ..io import VideoReader
+            from tqdm.auto import tqdm
 
-            if isinstance(video, (str, os.PathLike)):
-                with VideoReader(video, max_frames=max_frames) as reader:
-                    images, fps = [f.image for f in reader], reader.fps
-                name = Path(video).name
-            else:
-                images, fps, name = list(video), 25.0, "driving frames"
-            clip = crop_clip(images, name, fps=fps, pipeline=self.pipeline)
-        track = driving_keypoints(source.landmarks, clip.landmarks[:max_frames], mode, reference)
-        return self.render(source, track, clip.fps, self._settings(overrides),
-                           info={"driving": clip.name, "mode": mode, "reference": reference})
+            from ..io import frame_source
+
+            items, fps, total, reader = frame_source(video, max_frames=max_frames)
+            name = Path(video).name if isinstance(video, (str, os.PathLike)) else "driving frames"
+            try:
+                images = (image for _, _, image in tqdm(items, total=total, desc="reading the driving video",
+                                                        unit="frame", disable=not progress))
+                found = []
+                for crop, lm in follow_crops(images, name, pipeline=self.pipeline):
+                    if crop is None:
+                        skipped += 1
+                    else:
+                        found.append(lm)
+            finally:
+                if reader is not None:
+                    skipped += reader.skipped
+                    reader.close()
+            if not found:
+                raise MediaError(f"{name}: no frames could be read")
+            landmarks = fill_landmarks(found, name)[0]
+        track = driving_keypoints(source.landmarks, landmarks, mode, reference)
+        info = {"driving": name, "mode": mode, "reference": reference}
+        if skipped:
+            info["skipped"] = skipped
+        settings = self._settings(overrides)
+        if output is not None:
+            return self.write(output, self.frames(source, track, fps, settings, progress=progress), fps,
+                              full=settings.paste, info=info, inputs=self._inputs(photo, video))
+        return self.render(source, track, fps, settings, info=info, progress=progress)
+
 
     # -- frames
     def filter_track(self, track: np.ndarray, settings: AnimationSettings, fps: float) -> np.ndarray:
@@ -400,17 +499,44 @@ class Animator:
                settings: AnimationSettings | None = None, info: dict | None = None, progress: bool = False,
                batch_size: int = 8, emotion: tuple[str, np.ndarray] | None = None,
                undo: tuple[str, np.ndarray] | None = None) -> Animation:
-        """Frames for a keypoint track ``(T, 68, 2)`` in crop pixels.
+        """Frames for a keypoint track ``(T, 68, 2)`` in crop pixels, held in memory (:meth:`frames` streams them).
 
         ``emotion``: ``(name, amounts)`` says the track moves toward that emotion: its expression texture is
         added, ``amounts[t]`` (times the ``texture`` setting) strong on frame ``t``, and the generator is kept
         below the brows. None (a driving video, a bare track): neither. ``undo``: ``(name, amounts)``, the
-        photo's own expression whose texture is taken out as the track moves (with ``emotion`` only)."""
+        photo's own expression whose texture is taken out as the track moves (with ``emotion`` only).
+        An animation too large for the memory this machine has left is refused before it starts, with the
+        size it would need (``output=`` on :meth:`emotion` and :meth:`drive` streams it to a file instead)."""
+        st = (settings or self.settings).validate()
+        size, n = source.crop.shape[0], len(track)
+        check_memory(n * (size * size * 3 + (source.image.nbytes if st.paste else 0)),
+                     f"{n} frames of {'x'.join(map(str, source.image.shape[:2]))} held in memory",
+                     "pass output='clip.mp4' to stream the frames to a file, or ask for fewer frames")
+        crops = np.empty((n, size, size, 3), np.uint8)
+        frames = np.empty((n, *source.image.shape), np.uint8) if st.paste else None
+        keypoints = np.empty((n, 68, 2), np.float64)
+        for f in self.frames(source, track, fps, st, progress=progress, batch_size=batch_size, emotion=emotion,
+                             undo=undo):
+            crops[f.index], keypoints[f.index] = f.crop, f.keypoints
+            if frames is not None:
+                frames[f.index] = f.frame
+        return Animation(crops=crops, frames=frames, keypoints=keypoints, fps=float(fps), settings=st,
+                         source=source, info=info or {})
+
+    def frames(self, source: SourceFace, track: np.ndarray, fps: float = 25.0,
+               settings: AnimationSettings | None = None, progress: bool = False, batch_size: int = 8,
+               emotion: tuple[str, np.ndarray] | None = None,
+               undo: tuple[str, np.ndarray] | None = None) -> Iterator[AnimatedFrame]:
+        """:meth:`render`'s frames one at a time, in order (memory does not grow with the track's length)."""
         from tqdm.auto import tqdm
 
         st = (settings or self.settings).validate()
         if st.refine and self.refiner is None:
             raise SettingError("refine=True needs the refiner weights; pass refine=False for warp only")
+        fps = check("fps", fps)
+        track = np.asarray(track, np.float64)
+        if track.ndim != 3 or track.shape[1:] != (68, 2) or len(track) == 0 or not np.isfinite(track).all():
+            raise SettingError(f"a keypoint track is (T, 68, 2) finite crop pixels with T >= 1, got {track.shape}")
         track = self.filter_track(track, st, fps)
         size = source.crop.shape[0]
         textured = (emotion is not None and st.texture > 0
@@ -421,18 +547,16 @@ class Animator:
                 raise SettingError("texture > 0 needs the expression texture weights (weights/emotion_texture.pt); "
                                    "pass texture=0 for geometry only")
             name, amounts = emotion[0], np.broadcast_to(np.asarray(emotion[1], np.float64), (len(track),))
-            undo_name, undo_amounts = undo if undo is not None else ("neutral", 0.0)
-            undo_amounts = np.broadcast_to(np.asarray(undo_amounts, np.float64), (len(track),))
+            undo_name, undo_level = undo if undo is not None else ("neutral", 0.0)
+            undo_amounts = np.broadcast_to(np.asarray(undo_level, np.float64), (len(track),))
             to_canon = self.texture.source_map(source.landmarks, size, st.anchors_per_side)
             keep = forehead_keep(source.crop, source.landmarks)
         idx = select_keypoints(st.keypoints)
         anchors = border_anchors(size, st.anchors_per_side)
         src_pts = np.vstack([source.landmarks[idx], anchors])
-        crops = np.empty((len(track), size, size, 3), np.uint8)
-        frames = np.empty((len(track), *source.image.shape), np.uint8) if st.paste else None
         pending: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
 
-        def finish(t, img, mapping):
+        def finish(t, img, mapping) -> AnimatedFrame:
             if textured and undo_amounts[t] > 0:  # the photo's expression out, the requested one in
                 img = apply_texture(img, self.texture.map_through(name, to_canon, mapping, keep,
                                                                   (undo_name, float(undo_amounts[t])),
@@ -440,12 +564,12 @@ class Animator:
             elif textured and amounts[t] > 0:
                 img = apply_texture(img, self.texture.map_through(name, to_canon, mapping, keep),
                                     st.texture * amounts[t])
-            crops[t] = gaussian_post_filter(img, mapping, st.gaussian)
-            if frames is not None:
-                frames[t] = paste_animated(source.image, crops[t], source.crop, source.aligned,
-                                           motion_weight(mapping))
+            crop = gaussian_post_filter(img, mapping, st.gaussian)
+            frame = (paste_animated(source.image, crop, source.crop, source.aligned, motion_weight(mapping))
+                     if st.paste else None)
+            return AnimatedFrame(index=t, crop=crop, frame=frame, keypoints=track[t])
 
-        def flush():
+        def flush() -> Iterator[AnimatedFrame]:
             if not pending:
                 return
             out = self.refiner.refine_batch(np.stack([p[1] for p in pending]))
@@ -453,7 +577,7 @@ class Animator:
                 if emotion is not None:  # the generator's change is kept below the brows only
                     above = above_brows(track[t], size)[..., None]
                     img = np.clip(img * (1.0 - above) + warped * above + 0.5, 0, 255).astype(np.uint8)
-                finish(t, img, mapping)
+                yield finish(t, img, mapping)
             pending.clear()
 
         for t in tqdm(range(len(track)), desc="animating", unit="frame", disable=not progress):
@@ -462,12 +586,26 @@ class Animator:
             if st.refine:
                 pending.append((t, generator_input(warped, mapping, source.landmarks, track[t]), mapping, warped))
                 if len(pending) == batch_size:
-                    flush()
+                    yield from flush()
             else:
-                finish(t, warped, mapping)
-        flush()
-        return Animation(crops=crops, frames=frames, keypoints=np.asarray(track), fps=float(fps), settings=st,
-                         source=source, info=info or {})
+                yield finish(t, warped, mapping)
+        yield from flush()
+
+    def write(self, output: str | os.PathLike, frames: Iterable[AnimatedFrame], fps: float, full: bool = True,
+              info: dict | None = None, inputs: tuple = ()) -> SavedAnimation:
+        """Stream animated frames into a video file as they are made (mp4, avi or gif, atomically: a file
+        already at ``output`` is replaced only when every frame is written)."""
+        from .._atomic import check_output
+        from ..io import VideoWriter
+
+        check_output(output, inputs=inputs, suffixes=(".mp4", ".avi", ".gif"), what="animation")
+        n, size = 0, None
+        with VideoWriter(output, fps=fps) as out:
+            for f in frames:
+                image = f.frame if full and f.frame is not None else f.crop
+                out.write(image)
+                n, size = n + 1, image.shape[:2]
+        return SavedAnimation(path=Path(output), frames=n, fps=float(fps), size=size or (0, 0), info=info or {})
 
 
 def load_keypoint_gru(name: str = "keypoint_gru") -> KeypointGRU:

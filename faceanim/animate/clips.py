@@ -11,6 +11,7 @@ source data may not be redistributed.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,8 @@ import numpy as np
 from ..config import REPO_ROOT
 from ..errors import DataNotFoundError, FaceanimError, NoFaceError
 
-__all__ = ["Clip", "prepare_clips", "load_clips", "crop_clip", "HELDOUT_VIDEOS", "HELDOUT_SUBJECTS",
+__all__ = ["Clip", "prepare_clips", "load_clips", "crop_clip", "follow_crops", "fill_landmarks", "HELDOUT_VIDEOS",
+           "HELDOUT_SUBJECTS",
            "default_cache", "CROP_SIZE"]
 
 CROP_SIZE = 256
@@ -63,9 +65,11 @@ def default_cache() -> Path:
     return root / f"animator_clips_{CROP_SIZE}.npz"
 
 
-def crop_clip(images, name: str, kind: str = "video", person: str | None = None, emotion: str = "",
-              fps: float = 25.0, detect_every: int = 10, pipeline=None) -> Clip:
-    """Crop a sequence of frames with the template fitted on its first face, and track its landmarks."""
+def follow_crops(images: Iterable, name: str, detect_every: int = 10, pipeline=None) -> Iterator[tuple]:
+    """``(crop, landmarks or None)`` per frame, one frame at a time: each frame cropped with the template fitted
+    on the first one's face, its 68 landmarks detected every ``detect_every`` frames and followed between.
+    Nothing is kept but the last face, so a video of any length streams through. Unreadable frames are
+    given as ``(None, None)``."""
     import cv2
 
     from ..face import FacePipeline, align_face
@@ -73,38 +77,60 @@ def crop_clip(images, name: str, kind: str = "video", person: str | None = None,
     from ..io import as_rgb
 
     pipe = pipeline or FacePipeline("mtcnn", "dlib68", template=None, max_faces=1)
-    images = list(images)
-    if not images:
-        raise FaceanimError(f"{name}: no frames")
-    first = as_rgb(images[0])
-    faces = pipe(first).faces
-    if not faces:
-        raise NoFaceError(f"{name}: no face in the first frame")
-    matrix = align_face(first, faces[0], "animation").matrix
-    frames = np.empty((len(images), CROP_SIZE, CROP_SIZE, 3), np.uint8)
-    lms = np.zeros((len(images), 68, 2), np.float32)
-    found = np.zeros(len(images), bool)
-    face = None
-    for t, img in enumerate(images):
-        crop = cv2.warpAffine(as_rgb(img), matrix, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR,
+    matrix, face, t = None, None, 0
+    for img in images:
+        try:
+            rgb = as_rgb(img)
+        except FaceanimError:
+            yield None, None
+            continue
+        if matrix is None:
+            faces = pipe(rgb).faces
+            if not faces:
+                raise NoFaceError(f"{name}: no face in the first frame; the driving video must start on a face")
+            matrix = align_face(rgb, faces[0], "animation").matrix
+        crop = cv2.warpAffine(rgb, matrix, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REFLECT101)
-        frames[t] = crop
         new = None
         if face is None or t % detect_every == 0:
             got = pipe(crop).faces
             new = got[0] if got else None
         if new is None and face is not None:
             new = follow(crop, face, pipe.landmarker)
-        if new is not None and new.landmarks is not None:
-            face, found[t] = new, True
-        if face is not None:
-            lms[t] = face.landmarks
+        found = new is not None and new.landmarks is not None
+        if found:
+            face = new
+        yield crop, (np.asarray(face.landmarks, np.float32) if found else None)
+        t += 1
+
+
+def fill_landmarks(landmarks: list, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(T, 68, 2)`` landmarks from a per-frame list with ``None`` where none were found (the last found
+    ones carried forward, the first found ones back to the start) and the ``(T,)`` found mask."""
+    found = np.array([lm is not None for lm in landmarks], bool)
     if not found.any():
         raise NoFaceError(f"{name}: no landmarks in any frame")
-    first_ok = int(np.argmax(found))
-    lms[:first_ok] = lms[first_ok]
-    return Clip(name=name, kind=kind, person=person or name, emotion=emotion, fps=float(fps), frames=frames,
-                landmarks=lms, found=found)
+    out = np.zeros((len(landmarks), 68, 2), np.float32)
+    last = landmarks[int(np.argmax(found))]
+    for t, lm in enumerate(landmarks):
+        last = lm if lm is not None else last
+        out[t] = last
+    return out, found
+
+
+def crop_clip(images, name: str, kind: str = "video", person: str | None = None, emotion: str = "",
+              fps: float = 25.0, detect_every: int = 10, pipeline=None) -> Clip:
+    """Crop a sequence of frames with the template fitted on its first face, and track its landmarks."""
+    crops, lms = [], []
+    for crop, lm in follow_crops(images, name, detect_every, pipeline):
+        if crop is not None:
+            crops.append(crop)
+            lms.append(lm)
+    if not crops:
+        raise FaceanimError(f"{name}: no frames")
+    landmarks, found = fill_landmarks(lms, name)
+    return Clip(name=name, kind=kind, person=person or name, emotion=emotion, fps=float(fps), frames=np.stack(crops),
+                landmarks=landmarks, found=found)
 
 
 def prepare_clips(max_frames: int = 300, cache: str | os.PathLike | None = None, progress: bool = True,

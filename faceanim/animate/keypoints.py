@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import SettingError
+from ..limits import LIMITS, check
 
 __all__ = ["KEYPOINT_ORDER", "select_keypoints", "border_anchors", "above_brows", "STABLE_POINTS",
            "normalizing_transform", "face_scale", "apply_affine", "MIN_KEYPOINTS"]
 
-MIN_KEYPOINTS = 5
+MIN_KEYPOINTS = int(LIMITS["keypoints"].low)
 
 #: Order in which landmarks join as the keypoint count grows (iBUG-68 indices).
 KEYPOINT_ORDER: tuple[int, ...] = (
@@ -36,12 +36,7 @@ STABLE_POINTS = np.array([36, 39, 42, 45, 27, 28, 29, 30, 31, 33, 35], dtype=np.
 
 def select_keypoints(n: int) -> np.ndarray:
     """Indices of the first ``n`` landmarks in :data:`KEYPOINT_ORDER` (``5 <= n <= 68``), sorted."""
-    try:
-        n = int(n)
-    except (TypeError, ValueError):
-        raise SettingError(f"keypoint count must be a whole number from {MIN_KEYPOINTS} to 68, got {n!r}") from None
-    if not MIN_KEYPOINTS <= n <= 68:
-        raise SettingError(f"keypoint count must be from {MIN_KEYPOINTS} to 68, got {n}")
+    n = check("keypoints", n)
     return np.sort(np.array(KEYPOINT_ORDER[:n], dtype=np.int64))
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import SettingError, check_number
 from ..labels import EMOTIONS, to_emotion
+from ..limits import check
 from ..weights import StateWeights
 from .keypoints import apply_affine, face_scale, normalizing_transform
 
@@ -106,11 +107,10 @@ def learn_emotion_motion(clips, exclude_subjects=(), onset_points: int = 21) -> 
 
 def ease(frames: int, curve: str = "smoothstep", onset: np.ndarray | None = None, hold: int = 0) -> np.ndarray:
     """``(frames,)`` progress from 0 to 1 (then ``hold`` extra frames at 1)."""
-    if int(frames) < 1:
-        raise SettingError(f"frame count must be at least 1, got {frames}")
+    frames, hold = check("frames", frames), check("hold", hold)
     if curve not in EASINGS:
         raise SettingError(f"unknown easing {curve!r}; choose one of {', '.join(EASINGS)}")
-    t = np.linspace(0.0, 1.0, int(frames)) if frames > 1 else np.ones(1)
+    t = np.linspace(0.0, 1.0, frames) if frames > 1 else np.ones(1)
     if curve == "linear":
         p = t
     elif curve == "smoothstep":
@@ -118,7 +118,7 @@ def ease(frames: int, curve: str = "smoothstep", onset: np.ndarray | None = None
     else:
         curve_pts = np.linspace(0, 1, 21) if onset is None else np.asarray(onset)
         p = np.interp(t, np.linspace(0, 1, len(curve_pts)), curve_pts)
-    return np.concatenate([p, np.ones(int(hold))])
+    return np.concatenate([p, np.ones(hold)])
 
 
 def emotion_keypoints(source: np.ndarray, motion: EmotionMotion, emotion: str, intensity: float,
@@ -135,8 +135,8 @@ def emotion_keypoints(source: np.ndarray, motion: EmotionMotion, emotion: str, i
     """
     import cv2
 
-    gain = check_number(gain, "gain", 0.0, 3.0, " (1 is the measured CK+ apex)")
-    intensity = check_number(intensity, "intensity", 0.0, 1.0)
+    gain = float(check("gain", gain))
+    intensity = float(check("intensity", intensity))
     src = np.asarray(source, np.float64)
     inv = cv2.invertAffineTransform(normalizing_transform(src))
     unit = gain * intensity * motion.offsets(emotion)

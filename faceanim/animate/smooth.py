@@ -16,7 +16,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..errors import SettingError, check_number
+from ..errors import SettingError
+from ..limits import check
 from .keypoints import apply_affine, normalizing_transform
 
 __all__ = ["OneEuro", "one_euro", "KeypointGRU", "train_keypoint_gru", "PredictiveFilter", "predictive_filter",
@@ -24,7 +25,7 @@ __all__ = ["OneEuro", "one_euro", "KeypointGRU", "train_keypoint_gru", "Predicti
 
 
 def check_strength(strength) -> float:
-    return check_number(strength, "filter strength", 0.0, 1.0, " (0 is off, 1 the strongest)")
+    return float(check("filter_strength", strength))
 
 
 class OneEuro:

@@ -22,6 +22,7 @@ import torch
 from ..errors import BackendError, MediaError, SettingError
 from ..face._registry import Registry
 from ..face.types import Face
+from ..io import _to_uint8
 from ..labels import EMOTIONS
 from ..runtime import compute
 from ..weights import load_weights
@@ -127,8 +128,7 @@ def to_gray48(crop: np.ndarray, size: int = 48) -> np.ndarray:
         a = a[..., :3]
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] != 3) or min(a.shape[:2]) < 4:
         raise MediaError(f"a face crop must be (H, W) gray or (H, W, 3) RGB, at least 4 px; got shape {a.shape}")
-    if a.dtype != np.uint8:
-        a = np.clip(a * (255.0 if a.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    a = _to_uint8(a)  # the same rules as every image (float 0-1, 16-bit, NaN refused)
     if a.ndim == 3:
         a = cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_RGB2GRAY)
     if a.shape != (size, size):
@@ -279,6 +279,9 @@ class EmotionRecognizer(Recognizer):
         return predict_logits(self.model, batch, batch_size=self.batch_size, flip_tta=flip, settings=self.compute)
 
     def _as_batch(self, crops) -> np.ndarray:
+        if isinstance(crops, (str, bytes)) or not hasattr(crops, "__len__"):
+            raise MediaError(f"expected face crops: an (N, H, W[, 3]) array or a list of (H, W[, 3]) arrays, got "
+                             f"{type(crops).__name__}")
         if isinstance(crops, np.ndarray) and crops.ndim == 3 and crops.shape[1:] == (self.input_size,) * 2 \
                 and crops.dtype == np.uint8:
             return crops

@@ -49,8 +49,8 @@ class FaceDetector(ABC):
         """All faces in an RGB image (any dtype/channels :func:`~faceanim.io.as_rgb` accepts)."""
         rgb = as_rgb(image)
         h, w = rgb.shape[:2]
-        if min(h, w) < 12:
-            return []  # nothing a detector could see; not an error
+        if min(h, w) < max(12, getattr(self, "min_face_size", 12)):
+            return []  # smaller than the smallest face this detector looks for: none, not an error
         scale = min(1.0, self.max_side / max(h, w))
         work = rgb
         if scale < 1.0:

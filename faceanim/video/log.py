@@ -14,11 +14,16 @@ import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import FaceanimError, MediaError
 from ..labels import EMOTIONS
 
-__all__ = ["ReadingLog", "read_log", "read_runs", "export_log", "summarize", "READING_COLUMNS"]
+if TYPE_CHECKING:  # annotations only
+    import pandas
+
+__all__ = ["ReadingLog", "read_log", "read_runs", "export_log", "summarize", "check_log", "READING_COLUMNS",
+           "APPLICATION_ID"]
 
 READING_COLUMNS = (["run_id", "wall_time", "video_time", "frame", "face_id", "x1", "y1", "x2", "y2", "label",
                     "shown"] + [f"p_{e}" for e in EMOTIONS] + ["intensity"])
@@ -37,22 +42,108 @@ CREATE INDEX IF NOT EXISTS readings_run ON readings (run_id, frame);
 """
 
 
+#: ``PRAGMA application_id`` of every faceanim log ("FANM"): how a log is told from another program's database.
+APPLICATION_ID = 0x46414E4D
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_RETRIES = 20
+
+
+def _retry(fn, path: Path):
+    """Run ``fn`` with retries while another writer holds the database (WAL lets readers through, but two
+    writers take turns); a full disk becomes a clear :class:`MediaError`."""
+    from .._atomic import disk_error
+
+    delay = 0.05
+    for attempt in range(_RETRIES):
+        try:
+            return fn()
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            clear = disk_error(exc, path)
+            if clear is not None:
+                raise clear from None
+            if ("locked" not in text and "busy" not in text) or attempt == _RETRIES - 1:
+                raise MediaError(f"the log {path} could not be written ({text})") from None
+            time.sleep(delay)
+            delay = min(1.0, delay * 2)
+    raise AssertionError("unreachable")
+
+
+def _tables(con: sqlite3.Connection) -> dict[str, list[str]]:
+    names = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    return {n: [r[1] for r in con.execute(f"PRAGMA table_info({n!r})")] for n in names}
+
+
+def _check_ours(con: sqlite3.Connection, path: Path) -> bool:
+    """True for a faceanim log (marked, or made by an older faceanim with exactly our tables); a
+    :class:`MediaError` for any other database. Nothing is written."""
+    try:
+        app = con.execute("PRAGMA application_id").fetchone()[0]
+        tables = _tables(con)
+    except sqlite3.DatabaseError as exc:
+        raise MediaError(f"{path} is not a faceanim log ({exc}); give a new file name") from None
+    if app == APPLICATION_ID:
+        return True
+    legacy = (app == 0 and set(tables) == {"runs", "readings"} and tables["readings"] == list(READING_COLUMNS)
+              and tables["runs"][:1] == ["run_id"])
+    if legacy:
+        return True
+    what = f"tables {', '.join(sorted(tables))}" if tables else "no tables"
+    raise MediaError(f"{path} is another program's SQLite database ({what}), not a faceanim log; faceanim "
+                     "does not write into it. Give the log a new file name.")
+
+
 def _connect(path: Path, create: bool) -> sqlite3.Connection:
-    if not create and not path.exists():
-        raise MediaError(f"no log at {path}; make one with `faceanim emoji VIDEO --log {path}`")
+    """A connection to the log at ``path``: read-only when not ``create``; ``create`` makes the file if it
+    is missing or empty and refuses anything that is not a faceanim log."""
     if path.is_dir():
         raise MediaError(f"{path} is a folder; give a file name for the log, e.g. run.sqlite")
+    size = path.stat().st_size if path.exists() else None
+    if not create:
+        if size is None:
+            raise MediaError(f"no log at {path}; make one with `faceanim emoji VIDEO --log {path}`")
+        if size == 0:
+            raise MediaError(f"{path} is empty (0 bytes), not a faceanim log; make one with "
+                             f"`faceanim emoji VIDEO --log {path}`")
+    if size:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+        if head != _SQLITE_HEADER:
+            raise MediaError(f"{path} is not a faceanim log (not an SQLite file: it starts with {head[:8]!r}); "
+                             "faceanim does not write into it. Give the log a new file name.")
     try:
+        if not create:
+            con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+            _check_ours(con, path)
+            return con
         con = sqlite3.connect(path, timeout=30)
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute("PRAGMA synchronous=NORMAL")
-        if create:
+        con.execute("PRAGMA busy_timeout=30000")
+        if size:
+            _check_ours(con, path)
+
+        def setup():
+            if con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=NORMAL")
             con.executescript(_SCHEMA)
-        else:
-            con.execute("SELECT 1 FROM readings LIMIT 1")
+            con.execute(f"PRAGMA application_id={APPLICATION_ID}")
+
+        _retry(setup, path)
     except sqlite3.DatabaseError as exc:
         raise MediaError(f"{path} is not a faceanim log ({exc}); give a new file name or delete it") from None
     return con
+
+
+def check_log(path: str | os.PathLike, inputs=()) -> Path:
+    """Before a run starts: the log path can be written, is not one of ``inputs`` (the video, the annotated
+    output) and is empty, missing or a faceanim log; nothing is created or changed."""
+    from .._atomic import check_output
+
+    p = check_output(path, inputs=inputs, what="log")
+    if p.exists() and p.stat().st_size:
+        con = _connect(p, create=False)
+        con.close()
+    return p
 
 
 class ReadingLog:
@@ -64,25 +155,32 @@ class ReadingLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.run_id = run_id or time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         self.rows_written = 0
-        self._con = _connect(self.path, create=True)
-        with self._con:
-            self._con.execute("INSERT INTO runs (run_id, started, source, fps, params) VALUES (?, ?, ?, ?, ?)",
-                              (self.run_id, time.time(), str(source), fps, json.dumps(params or {}, default=str)))
+        self._con: sqlite3.Connection | None = _connect(self.path, create=True)
+        self._exec("INSERT INTO runs (run_id, started, source, fps, params) VALUES (?, ?, ?, ?, ?)",
+                   [(self.run_id, time.time(), str(source), fps, json.dumps(params or {}, default=str))])
+
+    def _exec(self, sql: str, values: list) -> None:
+        con = self._con
+        if con is None:
+            raise FaceanimError(f"the log {self.path} is closed; open a new ReadingLog to write more")
+
+        def run():
+            with con:
+                con.executemany(sql, values)
+
+        _retry(run, self.path)
 
     def write(self, rows: Iterable[dict]) -> int:
         """Insert and commit rows (dicts with :data:`READING_COLUMNS` but ``run_id``); returns the count."""
         values = [tuple([self.run_id] + [r.get(c) for c in READING_COLUMNS[1:]]) for r in rows]
         if values:
-            with self._con:
-                self._con.executemany(f"INSERT INTO readings VALUES ({', '.join('?' * len(READING_COLUMNS))})",
-                                      values)
+            self._exec(f"INSERT INTO readings VALUES ({', '.join('?' * len(READING_COLUMNS))})", values)
             self.rows_written += len(values)
         return len(values)
 
     def finish(self, frames: int, analysed: int, skipped: int) -> None:
-        with self._con:
-            self._con.execute("UPDATE runs SET finished=?, frames=?, analysed=?, skipped=? WHERE run_id=?",
-                              (time.time(), frames, analysed, skipped, self.run_id))
+        self._exec("UPDATE runs SET finished=?, frames=?, analysed=?, skipped=? WHERE run_id=?",
+                   [(time.time(), frames, analysed, skipped, self.run_id)])
 
     def close(self) -> None:
         if self._con is not None:
@@ -96,7 +194,7 @@ class ReadingLog:
         self.close()
 
 
-def read_log(path: str | os.PathLike, run_id: str | None = None) -> "pandas.DataFrame":  # noqa: F821
+def read_log(path: str | os.PathLike, run_id: str | None = None) -> "pandas.DataFrame":
     """The ``readings`` table as a DataFrame (one run, or the last run if ``run_id == "last"``)."""
     import pandas as pd
 
@@ -105,15 +203,20 @@ def read_log(path: str | os.PathLike, run_id: str | None = None) -> "pandas.Data
         if run_id == "last":
             row = con.execute("SELECT run_id FROM runs ORDER BY started DESC LIMIT 1").fetchone()
             run_id = row[0] if row else None
-        query, args = "SELECT * FROM readings", ()
+        query, args = "SELECT * FROM readings", ()  # type: tuple[str, tuple[str, ...]]
         if run_id is not None:
+            runs = [r[0] for r in con.execute("SELECT run_id FROM runs ORDER BY started")]
+            if run_id not in runs:
+                listed = ", ".join(runs[-5:]) if runs else "none"
+                raise FaceanimError(f"{path} has no run {run_id!r} (its {len(runs)} run(s), latest last: {listed}); "
+                                    "`faceanim log show PATH` lists them")
             query, args = query + " WHERE run_id = ?", (run_id,)
         return pd.read_sql_query(query + " ORDER BY rowid", con, params=args)
     finally:
         con.close()
 
 
-def read_runs(path: str | os.PathLike) -> "pandas.DataFrame":  # noqa: F821
+def read_runs(path: str | os.PathLike) -> "pandas.DataFrame":
     import pandas as pd
 
     con = _connect(Path(path), create=False)
@@ -125,21 +228,22 @@ def read_runs(path: str | os.PathLike) -> "pandas.DataFrame":  # noqa: F821
 
 def export_log(path: str | os.PathLike, out: str | os.PathLike, run_id: str | None = None) -> Path:
     """Write the readings to ``out`` as CSV (``.csv``) or Parquet (``.parquet``), atomically."""
-    from .._atomic import atomic_path
+    from .._atomic import atomic_path, check_output
 
     out = Path(out)
+    if out.suffix not in (".csv", ".parquet"):
+        raise FaceanimError(f"export to .csv or .parquet, not {out.suffix or 'no suffix'!r}")
+    check_output(out, inputs=[path], what="export")
     table = read_log(path, run_id)
     with atomic_path(out) as tmp:
         if out.suffix == ".csv":
             table.to_csv(tmp, index=False)
-        elif out.suffix == ".parquet":
-            table.to_parquet(tmp, index=False)
         else:
-            raise FaceanimError(f"export to .csv or .parquet, not {out.suffix or 'no suffix'!r}")
+            table.to_parquet(tmp, index=False)
     return out
 
 
-def summarize(readings: "pandas.DataFrame") -> "pandas.DataFrame":  # noqa: F821
+def summarize(readings: "pandas.DataFrame") -> "pandas.DataFrame":
     """Per run and face: readings, seconds seen, dominant emotion, time share per emotion, peak intensity."""
     import pandas as pd
 

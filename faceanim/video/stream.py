@@ -26,6 +26,7 @@ from ..errors import MediaError, SettingError
 from ..face.types import Face
 from ..io import frame_source
 from ..labels import EMOTIONS
+from ..limits import validate_fields
 from ..temporal import BAND, HYSTERESIS, SMOOTHING
 from ..viz import annotate_readings
 
@@ -121,25 +122,27 @@ class StreamSettings:
     (and their help) from here."""
 
     detector: str = field(default="mtcnn", metadata={"help": "face detector", "choices": ("mtcnn", "haar")})
-    stride: int = field(default=5, metadata={"help": "run the detector every N analysed frames (track between)"})
-    smoothing: float = field(default=SMOOTHING, metadata={"help": "per-face EMA strength in [0, 1) (0 = off)"})
+    stride: int = field(default=5, metadata={"help": "run the detector every N analysed frames (track between)",
+                                             "limit": "stride"})
+    smoothing: float = field(default=SMOOTHING, metadata={"help": "per-face EMA strength in [0, 1) (0 = off)",
+                                                          "limit": "smoothing"})
     hysteresis: float = field(default=HYSTERESIS, metadata={
-        "help": "a new label must beat the current one's probability by this much (0 = off)"})
-    band: float = field(default=BAND, metadata={"help": "hysteresis band around the intensity threshold"})
+        "help": "a new label must beat the current one's probability by this much (0 = off)", "limit": "hysteresis"})
+    band: float = field(default=BAND, metadata={"help": "hysteresis band around the intensity threshold",
+                                                "limit": "band"})
     threshold: float | None = field(default=None, metadata={
-        "help": "intensity from which a face shows an emotion (default: the recognizer's)", "type": float})
-    max_faces: int | None = field(default=None, metadata={"help": "keep the largest N faces only", "type": int})
+        "help": "intensity from which a face shows an emotion (default: the recognizer's)", "limit": "threshold"})
+    max_faces: int | None = field(default=None, metadata={"help": "keep the largest N faces only",
+                                                          "limit": "max_faces"})
     reid: bool = field(default=True, metadata={"help": "give a face that comes back its old id (dlib descriptors)"})
     flip_tta: bool = field(default=False, metadata={
         "help": "the recognizer's mirrored second pass (half the speed)"})
 
     def validate(self) -> "StreamSettings":
-        if int(self.stride) < 1:
-            raise SettingError(f"stride must be >= 1 (detect every N frames), got {self.stride}")
-        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
-            raise SettingError(f"threshold must be in [0, 1], got {self.threshold}")
-        if self.max_faces is not None and int(self.max_faces) < 1:
-            raise SettingError(f"max_faces must be at least 1, got {self.max_faces}")
+        validate_fields(self)
+        for name in ("reid", "flip_tta"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise SettingError(f"{name} must be True or False, got {getattr(self, name)!r}")
         return self
 
 
@@ -273,19 +276,32 @@ class EmotionStream:
             key_frames: int = 6, on_frame: Callable[[StreamFrame, int], None] | None = None) -> StreamResult:
         """Analyse a whole source: optional annotated video ``output`` (.mp4/.avi/.gif) and SQLite ``log``.
 
-        ``on_frame(frame, rows_written_so_far)`` is called after each frame's rows are committed.
+        ``on_frame(frame, rows_written_so_far)`` is called after each frame's rows are committed. Both
+        paths are checked before the first frame (not an input, writable, the log a faceanim log). If the
+        run fails or is interrupted part-way, every logged row stays, the frames annotated so far are
+        finished as a playable ``NAME.partial.mp4`` beside ``output`` and a file already at ``output`` is
+        left as it was.
         """
+        import logging
+
         import pandas as pd
 
+        from .._atomic import check_output
         from ..io import VideoWriter
-        from .log import ReadingLog
+        from .log import ReadingLog, check_log
 
+        inputs = [source] if isinstance(source, (str, os.PathLike)) else []
+        if output is not None:
+            check_output(output, inputs=inputs, suffixes=(".mp4", ".avi", ".gif"), what="annotated video")
+        if log is not None:
+            check_log(log, inputs=inputs + ([output] if output is not None else []))
         self.reset()
         stats: dict = {}
         rows: list[dict] = []
         keys: dict[int, list] = {}
         writer = None
         logger = None
+        written: Path | None = None
         t0 = time.perf_counter()
         params = {"stride": self.stride, "smoothing": self.smoothing, "hysteresis": self.filter.hysteresis,
                   "band": self.filter.band, "threshold": self.threshold,
@@ -302,16 +318,25 @@ class EmotionStream:
                 if output is not None:
                     if writer is None:
                         writer = VideoWriter(output, fps=stats["fps"] / step)
-                    writer.write(sf.annotate(emoji=emoji))
+                    writer.write(_fit(sf.annotate(emoji=emoji), writer))
                 for f in sf.faces:
                     _keep_key_frame(keys, f, sf, key_frames)
                 if on_frame is not None:
                     on_frame(sf, logger.rows_written if logger else len(rows))
             if log is not None and logger is None:  # nothing analysed: still record the run
                 logger = ReadingLog(log, source=str(source), fps=stats.get("fps"), params=params)
-        finally:
             if writer is not None:
-                writer.close()
+                written = writer.close()
+        except BaseException as exc:
+            if writer is not None:
+                partial = writer.close_partial()
+                if partial is not None:
+                    why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"stopped by an error ({exc})"
+                    logging.getLogger(__name__).warning(
+                        "%s: the %d frames annotated so far are in %s; %s was not changed", why,
+                        writer.frames_written, partial, output)
+            raise
+        finally:
             if logger is not None:
                 logger.finish(frames=stats.get("read", 0), analysed=self._analysed, skipped=stats.get("skipped", 0))
                 logger.close()
@@ -321,8 +346,18 @@ class EmotionStream:
         return StreamResult(readings=table, frames_read=stats.get("read", 0), analysed=self._analysed,
                             skipped=stats.get("skipped", 0), seconds=seconds,
                             source_fps=stats.get("fps"), run_id=logger.run_id if logger else None,
-                            log_path=Path(log) if log else None, output=Path(output) if output else None,
+                            log_path=Path(log) if log else None, output=written,
                             key_frames=kf)
+
+
+def _fit(image: np.ndarray, writer) -> np.ndarray:
+    """A frame resized to the video being written (a source that changes resolution part-way)."""
+    import cv2
+
+    size = writer.size
+    if size is None or image.shape[:2] == size:
+        return image
+    return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
 
 
 def _keep_key_frame(keys: dict, f: FaceReading, sf: StreamFrame, k: int) -> None:
