@@ -324,7 +324,8 @@ class VideoReader:
         except StopIteration:
             self.close()
             raise MediaError(f"{path} contains no decodable video frames; the file is empty or truncated.") from None
-        self.frame_count: int | None = count if count > 0 else None
+        # a damaged header can declare any count: past MAX_DECLARED_FRAMES it is treated as unknown
+        self.frame_count: int | None = count if 0 < count <= MAX_DECLARED_FRAMES else None
 
     def _decode_file(self) -> Iterator[np.ndarray]:
         import logging
@@ -443,6 +444,14 @@ def read_video(source: str | os.PathLike | int, step: int = 1, max_frames: int |
         yield from reader
 
 
+#: A video that declares more frames than this (a month at 30 fps) has a damaged header: its count is unknown.
+MAX_DECLARED_FRAMES = 80_000_000
+
+#: Frames above this many pixels (about 4K) are H.264-encoded without look-ahead or B-frames, so that the
+#: encoder does not queue a dozen of them (measured at 8000x8000: 2.2 GB for 4 frames, 4.4 GB for 16 with the
+#: queue, 2.0 GB for both without).
+LOOKAHEAD_MAX_PIXELS = 3840 * 2160
+
 #: A GIF holds every frame in memory until it is closed (Pillow writes it in one go): past this many bytes
 #: of palette frames the writer stops with a clear error instead of filling the machine's memory.
 GIF_MAX_BYTES = 2 * 1024**3
@@ -554,6 +563,10 @@ class VideoWriter:
         self._stream.pix_fmt = "yuv420p"
         if codec == "libx264":
             self._stream.options = {"crf": str(self.quality), "preset": "veryfast"}
+            if w * h > LOOKAHEAD_MAX_PIXELS:
+                # x264 keeps ~10 frames for look-ahead and B-frames: 1 GB at 8000x8000, more with each frame
+                # until its queue is full. Large frames are encoded one at a time instead (memory stays flat).
+                self._stream.options["x264-params"] = "rc-lookahead=0:sync-lookahead=0:bframes=0"
         else:
             self._stream.bit_rate = 4_000_000
 

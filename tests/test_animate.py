@@ -673,3 +673,47 @@ def test_apex_targets_read_real_apex_faces():
     t = apex_targets(create_recognizer(), HELDOUT_SUBJECTS)
     assert set(t) == {"angry", "disgust", "fear", "happy", "sad", "surprise"}
     assert all(0.5 < v <= 1.0 for v in t.values())       # real apex faces read as clearly expressive
+
+
+@pytest.mark.slow
+def test_streamed_animations_keep_memory_flat(tmp):
+    """``output=`` streams: peak memory does not grow with the length (emotion with a long hold on a large
+    photo; a long driving video), and the streamed file equals the frames held in memory."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import resource, sys, cv2
+        from faceanim import demo
+        from faceanim.animate import Animator
+        kind, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+        anim = Animator(refiner=None)
+        if kind == "emotion":
+            photo = cv2.resize(demo.astronaut(), (2400, 2400))
+            anim.emotion(photo, "happy", frames=8, hold=n, refine=False, output=out)
+        else:
+            anim.drive(demo.astronaut(), demo.demo_video(frames=n), refine=False, output=out)
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+    """)
+
+    def peak(kind, n):
+        p = subprocess.run([sys.executable, "-c", script, kind, str(n), str(tmp / f"{kind}{n}.mp4")],
+                           capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, p.stderr[-2000:]
+        return int(p.stdout.split()[-1])
+
+    for kind, short, long in (("emotion", 12, 240), ("drive", 60, 600)):
+        a, b = peak(kind, short), peak(kind, long)
+        assert b - a < 100, f"{kind}: {a} MB for {short} frames, {b} MB for {long}"
+    from faceanim import io
+    from faceanim.animate import Animator
+    from faceanim.demo import astronaut, demo_video
+
+    anim = Animator(refiner=None)
+    held = anim.drive(astronaut(), demo_video(frames=12), refine=False)
+    anim.drive(astronaut(), demo_video(frames=12), refine=False, output=tmp / "s.mp4")
+    held.save(tmp / "h.mp4")
+    with io.VideoReader(tmp / "s.mp4") as s, io.VideoReader(tmp / "h.mp4") as h:
+        for x, y in zip(s, h):
+            assert np.abs(x.image.astype(int) - y.image).max() <= 1

@@ -7,14 +7,15 @@ Layout follows the data: :mod:`.clips` (real videos cropped, with landmarks) -> 
 :mod:`.train` and :mod:`.evaluate` drive the CLI's ``train animator`` and ``evaluate animation``.
 """
 
-from .animator import Animation, AnimationSettings, Animator, SourceFace, gaussian_post_filter
+from .animator import AnimatedFrame, Animation, AnimationSettings, Animator, SavedAnimation, SourceFace, gaussian_post_filter
 from .calibration import IntensityCalibration
 from .clips import HELDOUT_SUBJECTS, HELDOUT_VIDEOS, Clip, load_clips, prepare_clips
 from .keypoints import KEYPOINT_ORDER, border_anchors, select_keypoints
 from .motion import EmotionMotion, SourceExpression, driving_keypoints, ease, emotion_keypoints, learn_emotion_motion
 from .texture import ExpressionTexture, learn_expression_texture
 
-__all__ = ["Animator", "Animation", "AnimationSettings", "SourceFace", "gaussian_post_filter",
+__all__ = ["Animator", "Animation", "AnimatedFrame", "SavedAnimation", "AnimationSettings", "SourceFace",
+           "gaussian_post_filter",
            "Clip", "load_clips", "prepare_clips", "HELDOUT_VIDEOS", "HELDOUT_SUBJECTS", "KEYPOINT_ORDER",
            "border_anchors", "select_keypoints", "EmotionMotion", "learn_emotion_motion", "emotion_keypoints",
            "driving_keypoints", "ease", "SourceExpression", "IntensityCalibration", "ExpressionTexture",

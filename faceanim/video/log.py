@@ -81,7 +81,7 @@ def _check_ours(con: sqlite3.Connection, path: Path) -> bool:
         app = con.execute("PRAGMA application_id").fetchone()[0]
         tables = _tables(con)
     except sqlite3.DatabaseError as exc:
-        raise MediaError(f"{path} is not a faceanim log ({exc}); give a new file name") from None
+        raise _open_error(exc, path) from None
     if app == APPLICATION_ID:
         return True
     legacy = (app == 0 and set(tables) == {"runs", "readings"} and tables["readings"] == list(READING_COLUMNS)
@@ -130,8 +130,28 @@ def _connect(path: Path, create: bool) -> sqlite3.Connection:
 
         _retry(setup, path)
     except sqlite3.DatabaseError as exc:
-        raise MediaError(f"{path} is not a faceanim log ({exc}); give a new file name or delete it") from None
+        raise _open_error(exc, path) from None
     return con
+
+
+def _open_error(exc: sqlite3.DatabaseError, path: Path) -> MediaError:
+    import shutil
+
+    from .._atomic import disk_error
+
+    clear = disk_error(exc, path)
+    if clear is not None:
+        return clear
+    if "disk I/O error" in str(exc) or "unable to open" in str(exc):
+        try:
+            free = shutil.disk_usage(path.parent).free
+        except OSError:
+            free = None
+        if free is not None and free < 1024**2:
+            return MediaError(f"the disk is full: the log {path} cannot be opened or written (its rows so far are "
+                              "kept). Free some space or write the log somewhere else.")
+        return MediaError(f"the log {path} cannot be opened ({exc}); check that its folder is writable")
+    return MediaError(f"{path} is not a faceanim log ({exc}); give a new file name or delete it")
 
 
 def check_log(path: str | os.PathLike, inputs=()) -> Path:
