@@ -12,7 +12,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip "setuptools>=68,<81" wheel
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,dask]"
 	$(MAKE) --no-print-directory setup-nodeps PY=$(PY)
 	$(PY) -m ipykernel install --sys-prefix --name faceanim --display-name "Python (faceanim)" >/dev/null
 	touch $(STAMP)

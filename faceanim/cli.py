@@ -18,6 +18,7 @@ from .animate.motion import DRIVING_MODES, EASINGS
 from .animate.refine_train import RefinerConfig
 from .animate.train import PARTS as ANIMATOR_PARTS
 from .animate.train import train_animator
+from .batch import ENGINES, read_results, run_batch
 from .config import DATASETS, data_dir, has_dataset
 from .emotion import available_recognizers, create_recognizer, export_emotion_weights, train_emotion
 from .emotion.evaluate import evaluate_emotion
@@ -159,6 +160,18 @@ def _recognize(args: argparse.Namespace) -> int:
     if not found:
         print(f"faceanim recognize: no faces found in {len(paths)} input(s)", file=sys.stderr)
         return 2
+    return 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    result = run_batch(args.inputs, args.out, engine=args.engine, workers=args.workers, scheduler=args.scheduler,
+                       settings=_settings(args, StreamSettings), step=args.every, max_frames=args.max_frames,
+                       retry_failed=args.retry_failed, progress=sys.stderr.isatty(), threads=args.threads)
+    print(result)
+    for key in result.failed:
+        summary = read_results(args.out).videos.set_index("video").loc[key]
+        print(f"  failed: {summary['path']}: {summary['error']}", file=sys.stderr)
+    print(f"results in {result.out} (faceanim.batch.read_results({str(result.out)!r}) reads them back)")
     return 0
 
 
@@ -362,6 +375,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=argtype("max_frames", optional=True), default=None,
                    help="stop after this many analysed frames")
     p.set_defaults(func=_emoji)
+
+    p = sub.add_parser("batch", help="the emotion stream over many videos (and image folders) on every core or a "
+                                     "dask cluster; resumable, results as Parquet")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="videos, folders (searched recursively) or .txt lists")
+    p.add_argument("--out", required=True, help="results folder (made if missing; re-running skips complete videos)")
+    p.add_argument("--engine", default="local", choices=ENGINES, help="local process pool, or dask.distributed")
+    p.add_argument("--workers", type=argtype("workers", optional=True), default=None,
+                   help="processes (default: one per core)")
+    p.add_argument("--threads", type=argtype("workers", optional=True), default=None,
+                   help="threads per worker (default: the worker's share of the cores)")
+    p.add_argument("--scheduler", default=None, help="with --engine dask: the address of a running scheduler")
+    p.add_argument("--retry-failed", action="store_true", help="also re-do videos that failed before")
+    _add_settings(p, StreamSettings)
+    p.add_argument("--every", type=argtype("every"), default=1, help="analyse every N-th frame")
+    p.add_argument("--max-frames", type=argtype("max_frames", optional=True), default=None,
+                   help="analyse at most this many frames of each video")
+    p.set_defaults(func=_batch)
 
     p = sub.add_parser("log", help="read a reading log: `faceanim log show run.sqlite`")
     lsub = p.add_subparsers(dest="what", metavar="WHAT", required=True)

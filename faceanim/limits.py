@@ -94,6 +94,8 @@ LIMITS: dict[str, Limit] = {
     "hysteresis": Limit("hysteresis", 0, 1),
     "band": Limit("band", 0, 0.5),
     "max_faces": Limit("max_faces", 1, 1000, integer=True),
+    # batch runs
+    "workers": Limit("workers", 1, 4096, integer=True, hint=" (processes)"),
 }
 
 
