@@ -1,8 +1,8 @@
 """Archive scale: the emotion stream over thousands of videos, on every core or a cluster, resumable.
 
->>> from faceanim import batch, demo                                         # doctest: +SKIP
->>> result = batch.run_batch([demo.demo_video(frames=20)], "results/", workers=1)
->>> batch.read_results("results/").readings.groupby("video").size()
+    from faceanim import batch
+    result = batch.run_batch(["recordings/"], "results/", workers=2)     # or engine="dask"
+    batch.read_results("results/").readings.groupby("video").size()
 
 Each input (a video, or a folder of images read as one sequence in name order) is one task. A task runs
 the same :class:`~faceanim.video.EmotionStream` as ``faceanim emoji`` and writes, when it is complete:
@@ -278,8 +278,9 @@ def _local(tasks, ts, out, workers, threads, on_done) -> int:
 
 
 def _stop(pool) -> None:
+    procs = list((getattr(pool, "_processes", None) or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
-    for proc in list(getattr(pool, "_processes", {}).values()):
+    for proc in procs:
         with contextlib.suppress(Exception):
             proc.terminate()
 
