@@ -39,6 +39,22 @@ SENTINEL = b"an older output the user wants to keep"
 TIMEOUT = 180
 
 
+def scrub(obj, roots: dict[str, str]):
+    """Strings with this run's machine paths (temporary folders, the working directory) replaced by names,
+    so the committed report holds no paths of the machine that made it."""
+    import re
+
+    if isinstance(obj, dict):
+        return {k: scrub(v, roots) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [scrub(v, roots) for v in obj]
+    if isinstance(obj, str):
+        for path, name in sorted(roots.items(), key=lambda kv: -len(kv[0])):
+            obj = obj.replace(path, name)
+        return re.sub(r"/tmp/faceanim-[\w-]+", "<tmp>", obj)
+    return obj
+
+
 def cli(argv: list[str], timeout: float = TIMEOUT, env: dict | None = None) -> dict:
     t0 = time.perf_counter()
     try:
@@ -208,6 +224,7 @@ def main() -> None:
         report["targets"]["animate 8000 px: peak memory at 36 frames within 10% of 8"] = bool(
             all(m["rc"] == 0 for m in mem) and abs(ratio - 1) <= 0.10)
     shutil.rmtree(root, ignore_errors=True)
+    report = scrub(report, {str(root / "in"): "<corpus>", str(root): "<run>", str(Path.cwd()): "<cwd>"})
     write_report(report, args.out, _plot)
     print(json.dumps({"totals": totals, "targets": report["targets"]}, indent=1))
 

@@ -32,8 +32,7 @@ from .limits import argtype
 from .report import run_reports
 from .runtime import PRECISIONS, compute
 from .video import EmotionStream, export_log, read_log, read_runs, summarize
-from .video.log import check_log
-from .video.stream import StreamSettings
+from .video.stream import StreamSettings, check_run_paths
 from .viz import draw_faces
 from .weights import available_weights
 
@@ -168,9 +167,10 @@ def _batch(args: argparse.Namespace) -> int:
                        settings=_settings(args, StreamSettings), step=args.every, max_frames=args.max_frames,
                        retry_failed=args.retry_failed, progress=sys.stderr.isatty(), threads=args.threads)
     print(result)
-    for key in result.failed:
-        summary = read_results(args.out).videos.set_index("video").loc[key]
-        print(f"  failed: {summary['path']}: {summary['error']}", file=sys.stderr)
+    if result.failed:
+        videos = read_results(args.out).videos.set_index("video")
+        for key in result.failed:
+            print(f"  failed: {videos.loc[key, 'path']}: {videos.loc[key, 'error']}", file=sys.stderr)
     print(f"results in {result.out} (faceanim.batch.read_results({str(result.out)!r}) reads them back)")
     return 0
 
@@ -198,13 +198,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _emoji(args: argparse.Namespace) -> int:
     source = int(args.video) if args.video.isdigit() else args.video
-    if isinstance(source, str) and not Path(source).exists():
-        raise FaceanimError(f"video file {source} does not exist (working directory: {Path.cwd()}). Check the path.")
-    inputs = [source] if isinstance(source, str) else []
-    if args.output:
-        check_output(args.output, inputs=inputs, suffixes=(".mp4", ".avi", ".gif"), what="annotated video")
-    if args.log:
-        check_log(args.log, inputs=inputs + ([args.output] if args.output else []))
+    check_run_paths(source, args.output, args.log)  # before any model loads
     stream = EmotionStream(settings=_settings(args, StreamSettings))
     result = stream.run(source, output=args.output, log=args.log, step=args.every, max_frames=args.max_frames,
                         progress=sys.stderr.isatty())

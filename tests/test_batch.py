@@ -87,7 +87,8 @@ def test_resume_skips_complete_work_by_content_and_records_failures(clips, tmp_p
 
 @pytest.mark.slow
 def test_local_and_dask_engines_give_identical_results(clips, tmp_path):
-    pytest.importorskip("distributed")
+    if not os.environ.get("CI"):  # `make setup` installs the dask extra; on CI its absence is a failure
+        pytest.importorskip("distributed")
     a, b = tmp_path / "local", tmp_path / "dask"
     ra = run_batch([clips], a, engine="local", workers=2, settings=SETTINGS, progress=False)
     rb = run_batch([clips], b, engine="dask", workers=2, settings=SETTINGS, progress=False)

@@ -33,7 +33,7 @@ from ..viz import annotate_readings
 if TYPE_CHECKING:  # used in annotations only
     import pandas
 
-__all__ = ["EmotionStream", "StreamSettings", "StreamFrame", "FaceReading", "StreamResult"]
+__all__ = ["EmotionStream", "StreamSettings", "check_run_paths", "StreamFrame", "FaceReading", "StreamResult"]
 
 
 
@@ -286,15 +286,10 @@ class EmotionStream:
 
         import pandas as pd
 
-        from .._atomic import check_output
         from ..io import VideoWriter
-        from .log import ReadingLog, check_log
+        from .log import ReadingLog
 
-        inputs = [source] if isinstance(source, (str, os.PathLike)) else []
-        if output is not None:
-            check_output(output, inputs=inputs, suffixes=(".mp4", ".avi", ".gif"), what="annotated video")
-        if log is not None:
-            check_log(log, inputs=inputs + ([output] if output is not None else []))
+        check_run_paths(source, output, log)
         self.reset()
         stats: dict = {}
         rows: list[dict] = []
@@ -348,6 +343,21 @@ class EmotionStream:
                             source_fps=stats.get("fps"), run_id=logger.run_id if logger else None,
                             log_path=Path(log) if log else None, output=written,
                             key_frames=kf)
+
+
+def check_run_paths(source, output=None, log=None) -> None:
+    """Before a run: a path source exists, the annotated video and the log can be written, neither is an
+    input (or each other), and the log is empty, missing or a faceanim log. Nothing is created."""
+    from .._atomic import check_output
+    from .log import check_log
+
+    inputs = [source] if isinstance(source, (str, os.PathLike)) else []
+    if inputs and not Path(source).exists():
+        raise MediaError(f"video file {source} does not exist (working directory: {Path.cwd()}). Check the path.")
+    if output is not None:
+        check_output(output, inputs=inputs, suffixes=(".mp4", ".avi", ".gif"), what="annotated video")
+    if log is not None:
+        check_log(log, inputs=inputs + ([output] if output is not None else []))
 
 
 def _fit(image: np.ndarray, writer) -> np.ndarray:
