@@ -13,6 +13,7 @@ from pathlib import Path
 from . import __version__, verbose
 from ._atomic import disk_error
 from .animate.animator import AnimationSettings, Animator, SavedAnimation
+from .animate.live import LIVE_DEFAULTS, TRACKERS, LiveSettings, Puppet
 from .animate.evaluate import evaluate_animation
 from .animate.motion import DRIVING_MODES, EASINGS
 from .animate.refine_train import RefinerConfig
@@ -22,7 +23,7 @@ from .batch import ENGINES, read_results, run_batch
 from .config import DATASETS, data_dir, has_dataset
 from .emotion import available_recognizers, create_recognizer, export_emotion_weights, train_emotion
 from .emotion.evaluate import evaluate_emotion
-from .emotion.recognizer import DEFAULT_RECOGNIZER, DEFAULT_THRESHOLD, INFERENCE_BACKENDS
+from .emotion.recognizer import DEFAULT_RECOGNIZER, DEFAULT_THRESHOLD
 from .emotion.train import TrainConfig
 from .errors import FaceanimError
 from .face import FacePipeline, available_detectors, available_landmarkers
@@ -30,7 +31,7 @@ from .io import IMAGE_SUFFIXES, check_output, is_video_path, read_image, write_i
 from .labels import EMOTIONS, EXPRESSIONS, NEUTRAL
 from .limits import argtype
 from .report import run_reports
-from .runtime import PRECISIONS, compute
+from .runtime import INFERENCE_BACKENDS, PRECISIONS, compute
 from .video import EmotionStream, export_log, read_log, read_runs, summarize
 from .video.stream import StreamSettings, check_run_paths
 from .viz import draw_faces
@@ -39,7 +40,8 @@ from .weights import available_weights
 __all__ = ["main", "build_parser"]
 
 
-def _add_settings(parser: argparse.ArgumentParser, cls, only: tuple[str, ...] | None = None) -> None:
+def _add_settings(parser: argparse.ArgumentParser, cls, only: tuple[str, ...] | None = None,
+                  defaults: dict | None = None) -> None:
     """One flag per field of a settings dataclass that carries a ``help``: its default, type, choices and
     help come from the dataclass, the one home of each (LivePortrait's ``ArgumentConfig`` idea). A field's
     ``flag`` renames it; a bool that defaults to True becomes a flag that turns it off."""
@@ -47,6 +49,7 @@ def _add_settings(parser: argparse.ArgumentParser, cls, only: tuple[str, ...] | 
         if "help" not in f.metadata or (only is not None and f.name not in only):
             continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc,operator]
+        default = (defaults or {}).get(f.name, default)
         flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
         if isinstance(default, bool):
             if default and "flag" not in f.metadata:
@@ -254,11 +257,41 @@ def _animate(args: argparse.Namespace) -> int:
                              source_expression=args.source_expression, output=args.output, progress=progress)
     else:
         saved = anim.drive(args.photo, args.driving, mode=args.mode, reference=args.reference,
-                           max_frames=args.max_frames, output=args.output, progress=progress)
+                           max_frames=args.max_frames, output=args.output, progress=progress, tracker=args.tracker)
     assert isinstance(saved, SavedAnimation)  # output= streams to the file
     print(saved)
     print(f"wrote {saved.path}")
     return 0
+
+
+def _puppet(args: argparse.Namespace) -> int:
+    source = int(args.source) if str(args.source).isdigit() else args.source
+    if args.output is not None:
+        check_output(args.output, inputs=[args.photo] + ([source] if isinstance(source, str) else []),
+                     suffixes=(".mp4", ".avi", ".gif"), what="animation")
+    read_image(args.photo)  # a bad photo fails here, before any model loads
+    settings = _settings(args, AnimationSettings)
+    anim = Animator(refiner="animator_refiner" if settings.refine else None, settings=settings)
+    puppet = Puppet(args.photo, anim, live=_settings(args, LiveSettings))  # no face: fails before the stream
+    interrupted = False
+    try:
+        for frame in puppet.run(source, max_frames=args.max_frames, output=args.output,
+                                progress=sys.stderr.isatty(), full=settings.paste):
+            if args.status_every and frame.index % args.status_every == 0:
+                print(f"frame {frame.index}: {frame.state}, {frame.ms:.1f} ms", file=sys.stderr)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        puppet.close()
+    s = puppet.summary
+    print(f"{s.frames} frames at {s.fps:g} fps (latency median {s.ms_median:g} ms, p95 {s.ms_p95:g} ms); "
+          f"{s.lost} without a driving face, {s.skipped} unreadable skipped; {s.ended}")
+    if s.output is not None and s.frames:
+        print(f"wrote {s.output}")
+    if not s.frames:
+        print("error: no frames were animated", file=sys.stderr)
+        return 2
+    return 130 if interrupted else 0
 
 
 def _train_animator(args: argparse.Namespace) -> int:
@@ -452,9 +485,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="driving frame the motion is measured from: the first, or the closest to the photo's pose")
     p.add_argument("--max-frames", type=argtype("max_frames", optional=True), default=None,
                    help="with --driving: stop after this many frames")
+    p.add_argument("--tracker", default=_default(Animator.drive, "tracker"), choices=TRACKERS,
+                   help="with --driving: what tracks the driving face")
     _add_settings(p, AnimationSettings)
     p.add_argument("-o", "--output", required=True, help="output video (.mp4, .avi or .gif)")
     p.set_defaults(func=_animate)
+
+    p = sub.add_parser("puppet", help="a webcam or a video drives the face in a photo live, frame by frame")
+    p.add_argument("photo", help="image with a face (the largest is animated)")
+    p.add_argument("--source", default="0", help="webcam index (0, 1, ...) or a video file (default: 0)")
+    p.add_argument("--max-frames", type=argtype("max_frames", optional=True), default=None,
+                   help="stop after this many frames (default: when the source ends, or Ctrl-C)")
+    p.add_argument("--status-every", type=argtype("every", optional=True), default=None,
+                   help="print each N-th frame's state and latency")
+    _add_settings(p, LiveSettings)
+    _add_settings(p, AnimationSettings, only=("keypoints", "filter_strength", "filter", "gaussian", "refine", "paste",
+                                              "refine_window"), defaults=LIVE_DEFAULTS)
+    p.add_argument("-o", "--output", default=None,
+                   help="write the animated frames to this video (.mp4, .avi or .gif) as they are made; without "
+                        "it the stream runs and its speed is printed (this OpenCV has no window to show it in)")
+    p.set_defaults(func=_puppet)
 
     p = sub.add_parser("info", help="version, data folder and datasets found, backends")
     p.set_defaults(func=_info)

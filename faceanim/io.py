@@ -284,6 +284,8 @@ class VideoReader:
         self._first: np.ndarray | None = None
         #: damaged packets skipped so far (a damaged file is read past them, not stopped)
         self.skipped = 0
+        #: a webcam that stopped giving frames (the stream then ends)
+        self.camera_lost = False
         if isinstance(source, (int, np.integer)) and not isinstance(source, bool):
             self._open_camera(int(source))
         else:
@@ -378,7 +380,8 @@ class VideoReader:
         def frames() -> Iterator[np.ndarray]:
             while True:
                 ok, bgr = cap.read()
-                if not ok:
+                if not ok:  # a live camera has no end: it was unplugged, or its driver stopped
+                    self.camera_lost = True
                     return
                 yield np.ascontiguousarray(bgr[:, :, ::-1])
 

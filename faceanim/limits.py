@@ -83,6 +83,8 @@ LIMITS: dict[str, Limit] = {
     "gaussian": Limit("gaussian strength", 0, 1),
     "texture": Limit("texture strength", 0, 2, hint=" (1 is the measured CK+ mean)"),
     "anchors_per_side": Limit("anchors_per_side", 2, 64, integer=True),
+    "lost_frames": Limit("lost_frames", 0, 10_000, integer=True, hint=" (frames)"),
+    "max_jump": Limit("max_jump", 0, 256, low_open=True, hint=" (crop pixels a keypoint may move in one frame)"),
     # reading videos
     "max_frames": Limit("max_frames", 1, 10**9, integer=True, hint=" (or leave it unset for the whole video)"),
     "every": Limit("every", 1, 10**6, integer=True, hint=" (analyse every N-th frame)"),

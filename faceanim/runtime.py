@@ -34,12 +34,15 @@ from typing import Any
 from ._system import cpu_name, hardware_string
 from .errors import SettingError
 
-__all__ = ["PRECISIONS", "Compute", "compute", "cpu_flags", "cpu_bf16_flags", "probe_bf16", "hardware_string"]
+__all__ = ["PRECISIONS", "INFERENCE_BACKENDS", "Compute", "compute", "cpu_flags", "cpu_bf16_flags", "probe_bf16", "hardware_string"]
 
 log = logging.getLogger(__name__)
 
 #: what ``precision`` (and ``FACEANIM_PRECISION``) accept
 PRECISIONS = ("auto", "fp32", "bf16")
+#: what can run a network (the recognizer's ``backend=``, ``$FACEANIM_BACKEND``; the animator's refiner):
+#: torch (fp32 or bf16) or ONNX Runtime (fp32, CPU)
+INFERENCE_BACKENDS = ("torch", "onnx")
 #: bf16 is chosen by the probe only when it takes at most this share of fp32's time
 PROBE_MARGIN = 0.8
 _BF16_FLAGS = ("amx_bf16", "avx512_bf16")

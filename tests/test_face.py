@@ -155,7 +155,7 @@ def test_pipeline_on_a_video(tmp):
 
 
 def test_clear_errors(astronaut):
-    with pytest.raises(BackendError, match="choose one of: haar, mtcnn"):
+    with pytest.raises(BackendError, match="choose one of: haar, mediapipe, mtcnn"):
         create_detector("yolo")
     with pytest.raises(FaceanimError, match="no five points"):
         align_face(astronaut, Face(box=[0, 0, 10, 10], score=1.0), "fer")

@@ -31,13 +31,13 @@ from .calibration import IntensityCalibration
 from .keypoints import above_brows, border_anchors, select_keypoints
 from .motion import DRIVING_MODES, EASINGS, EmotionMotion, SourceExpression, driving_keypoints, ease, emotion_keypoints
 from .networks import generator_input
-from .refine import Refiner
+from .refine import REFINE_WINDOWS, Refiner, refine_window
 from .smooth import KeypointGRU, one_euro, predictive_filter
 from .texture import ExpressionTexture, apply_texture, forehead_keep
 from .warp import flow_magnitude, tps_map, warp_image
 
 __all__ = ["AnimationSettings", "SourceFace", "Animation", "AnimatedFrame", "SavedAnimation", "Animator",
-           "gaussian_post_filter", "paste_animated",
+           "gaussian_post_filter", "paste_animated", "Paster", "FrameRenderer",
            "motion_weight", "FILTERS"]
 
 FILTERS = ("one_euro", "gru", "constant_velocity")
@@ -60,6 +60,8 @@ class AnimationSettings:
             the mean measured CK+ apex.
         paste: paste each frame back into the full photo.
         anchors_per_side: fixed points per crop edge.
+        refine_window: ``"crop"`` (the generator runs on the whole crop) or ``"face"`` (on the window
+            around the face only; :func:`~faceanim.animate.refine.refine_window`).
     """
 
     keypoints: int = field(default=68, metadata={"help": "landmarks that drive the warp (5-68)", "limit": "keypoints"})
@@ -78,9 +80,14 @@ class AnimationSettings:
     paste: bool = field(default=True, metadata={
         "help": "write the 256 px face crop instead of the full photo", "flag": "--crop"})
     anchors_per_side: int = field(default=5, metadata={"limit": "anchors_per_side"})
+    refine_window: str = field(default="crop", metadata={
+        "help": "where the refinement generator runs: the whole crop, or the window around the face (about "
+                "half the work; the live default)", "choices": REFINE_WINDOWS})
 
     def validate(self) -> "AnimationSettings":
         validate_fields(self)
+        if self.refine_window not in REFINE_WINDOWS:
+            raise SettingError(f"unknown refine_window {self.refine_window!r}; choose one of {', '.join(REFINE_WINDOWS)}")
         if self.filter not in FILTERS:
             raise SettingError(f"unknown keypoint filter {self.filter!r}; choose one of {', '.join(FILTERS)}")
         for name in ("refine", "calibrated", "paste"):
@@ -198,6 +205,54 @@ def motion_weight(mapping: np.ndarray, full_at: float = 1.0) -> np.ndarray:
     return cv2.GaussianBlur(w, (0, 0), 2.0)
 
 
+class Paster:
+    """Puts animated crops back into one photo (:func:`paste_animated`), with what does not change from
+    frame to frame (the crop's footprint, its feathered mask, the source crop and the photo there)
+    worked out once: a live stream pastes every frame into the same photo."""
+
+    def __init__(self, image: np.ndarray, source_crop: np.ndarray, aligned, feather: float = 0.08):
+        import cv2
+
+        self.image = image
+        h, w = image.shape[:2]
+        side = source_crop.shape[0]
+        inv = aligned.inverse
+        # only the crop's footprint in the photo changes: work there (an 8000 px photo costs what its face costs)
+        corners = np.array([[0, 0], [side, 0], [0, side], [side, side]], np.float64) @ inv[:, :2].T + inv[:, 2]
+        x0, y0 = (max(0, int(np.floor(v)) - 2) for v in corners.min(0))
+        x1, y1 = min(w, int(np.ceil(corners[:, 0].max())) + 2), min(h, int(np.ceil(corners[:, 1].max())) + 2)
+        self.box = (x0, y0, x1, y1)
+        self.empty = x1 <= x0 or y1 <= y0
+        if self.empty:
+            return
+        self._roi = inv.copy()
+        self._roi[:, 2] -= (x0, y0)
+        border = max(1, int(round(feather * side)))
+        inner = np.zeros((side, side), np.float32)
+        inner[border // 2 + 1:-(border // 2 + 1), border // 2 + 1:-(border // 2 + 1)] = 1.0
+        mask = cv2.GaussianBlur(inner, (2 * border + 1, 2 * border + 1), border / 2.0)
+        self._alpha = self._warp(mask)[..., None]
+        self._s = self._warp(source_crop).astype(np.float32)
+        self._p = image[y0:y1, x0:x1].astype(np.float32)
+
+    def _warp(self, a: np.ndarray) -> np.ndarray:
+        import cv2
+
+        x0, y0, x1, y1 = self.box
+        return cv2.warpAffine(a, self._roi, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+
+    def __call__(self, crop: np.ndarray, moved: np.ndarray) -> np.ndarray:
+        out = self.image.copy()
+        if self.empty:
+            return out
+        x0, y0, x1, y1 = self.box
+        a = self._warp(crop).astype(np.float32)
+        m = self._warp(np.asarray(moved, np.float32))[..., None]
+        s, p = self._s, self._p
+        out[y0:y1, x0:x1] = np.clip(p + self._alpha * (a - s + m * (s - p)) + 0.5, 0, 255).astype(np.uint8)
+        return out
+
+
 def paste_animated(image: np.ndarray, crop: np.ndarray, source_crop: np.ndarray, aligned, moved: np.ndarray,
                    feather: float = 0.08) -> np.ndarray:
     """Put an animated crop back into the full-resolution photo without losing the photo's detail.
@@ -205,35 +260,10 @@ def paste_animated(image: np.ndarray, crop: np.ndarray, source_crop: np.ndarray,
     Where the warp moved nothing, only the change the animation made is added to the photo
     (``photo + crop - source_crop``), so skin, hair and background keep the photo's own resolution;
     where it moved pixels, the animated crop itself is used. The crop's border fades out over
-    ``feather`` x its side; pixels outside the crop are never touched.
+    ``feather`` x its side; pixels outside the crop are never touched. (:class:`Paster` does the same for
+    many frames of one photo.)
     """
-    import cv2
-
-    h, w = image.shape[:2]
-    side = crop.shape[0]
-    inv = aligned.inverse
-    # only the crop's footprint in the photo changes: work there (an 8000 px photo costs what its face costs)
-    corners = np.array([[0, 0], [side, 0], [0, side], [side, side]], np.float64) @ inv[:, :2].T + inv[:, 2]
-    x0, y0 = (max(0, int(np.floor(v)) - 2) for v in corners.min(0))
-    x1, y1 = min(w, int(np.ceil(corners[:, 0].max())) + 2), min(h, int(np.ceil(corners[:, 1].max())) + 2)
-    out = image.copy()
-    if x1 <= x0 or y1 <= y0:
-        return out
-    roi = inv.copy()
-    roi[:, 2] -= (x0, y0)
-    border = max(1, int(round(feather * side)))
-    inner = np.zeros((side, side), np.float32)
-    inner[border // 2 + 1:-(border // 2 + 1), border // 2 + 1:-(border // 2 + 1)] = 1.0
-    mask = cv2.GaussianBlur(inner, (2 * border + 1, 2 * border + 1), border / 2.0)
-    warp = lambda a, interp=cv2.INTER_LINEAR: cv2.warpAffine(a, roi, (x1 - x0, y1 - y0), flags=interp,  # noqa: E731
-                                                              borderMode=cv2.BORDER_CONSTANT)
-    a = warp(crop).astype(np.float32)
-    s = warp(source_crop).astype(np.float32)
-    alpha = warp(mask)[..., None]
-    m = warp(np.asarray(moved, np.float32))[..., None]
-    p = image[y0:y1, x0:x1].astype(np.float32)
-    out[y0:y1, x0:x1] = np.clip(p + alpha * (a - s + m * (s - p)) + 0.5, 0, 255).astype(np.uint8)
-    return out
+    return Paster(image, source_crop, aligned, feather)(crop, moved)
 
 
 def _load_or(value, loader):
@@ -425,16 +455,19 @@ class Animator:
 
     def drive(self, photo, video, mode: str = "relative", reference: str | int = "first",
               max_frames: int | None = None, output: str | os.PathLike | None = None, progress: bool = False,
-              **overrides) -> Animation | SavedAnimation:
+              tracker: str = "dlib68", **overrides) -> Animation | SavedAnimation:
         """Reproduce the motion of ``video`` (a path, webcam index, iterable of frames or a
         :class:`~faceanim.animate.Clip`).
 
-        The video is read once, frame by frame, keeping only its landmarks (68 points a frame); then the
-        frames are rendered. With ``output`` they stream into that file as they are made and a
-        :class:`SavedAnimation` comes back, so neither the driving video nor the animation is ever held
-        in memory; without it the frames are held in an :class:`Animation`. Frames that cannot be read
-        are skipped (``info["skipped"]``); frames where the face is lost keep the last pose."""
-        from .clips import Clip, fill_landmarks, follow_crops
+        A loop over :meth:`stream` (the live path): each driving frame is read, tracked and animated in
+        turn, so the driving video is never held in memory. With ``output`` the frames stream into that
+        file and a :class:`SavedAnimation` comes back; without it they are held in an :class:`Animation`.
+        ``reference``: ``"first"`` (the first face), ``"best"`` (the frame closest to the photo's pose) or a
+        frame index; the last two read the video's landmarks once beforehand. ``tracker``: ``"dlib68"``
+        (default, the points the animator was trained on) or ``"mediapipe"`` (faster). Frames that cannot
+        be read are skipped (``info["skipped"]``); where the face is lost the last pose is held, then eased
+        back to the photo's (:class:`~faceanim.animate.live.LiveSettings`)."""
+        from .clips import Clip
 
         if mode not in DRIVING_MODES:
             raise SettingError(f"unknown driving mode {mode!r}; choose one of {', '.join(DRIVING_MODES)}")
@@ -445,42 +478,99 @@ class Animator:
         if output is not None:
             self._check_output(output, photo, video if isinstance(video, (str, os.PathLike)) else None)
         source = photo if isinstance(photo, SourceFace) else self.prepare(photo)
-        skipped = 0
-        if isinstance(video, Clip):
-            name, fps, landmarks = video.name, video.fps, video.landmarks[:max_frames]
-        else:
-            from tqdm.auto import tqdm
-
-            from ..io import frame_source
-
-            items, fps, total, reader = frame_source(video, max_frames=max_frames)
-            name = Path(video).name if isinstance(video, (str, os.PathLike)) else "driving frames"
-            try:
-                images = (image for _, _, image in tqdm(items, total=total, desc="reading the driving video",
-                                                        unit="frame", disable=not progress))
-                found = []
-                for crop, lm in follow_crops(images, name, pipeline=self.pipeline):
-                    if crop is None:
-                        skipped += 1
-                    else:
-                        found.append(lm)
-            finally:
-                if reader is not None:
-                    skipped += reader.skipped
-                    reader.close()
-            if not found:
-                raise MediaError(f"{name}: no frames could be read")
-            landmarks = fill_landmarks(found, name)[0]
-        track = driving_keypoints(source.landmarks, landmarks, mode, reference)
-        info = {"driving": name, "mode": mode, "reference": reference}
-        if skipped:
-            info["skipped"] = skipped
         settings = self._settings(overrides)
-        if output is not None:
-            return self.write(output, self.frames(source, track, fps, settings, progress=progress), fps,
-                              full=settings.paste, info=info, inputs=self._inputs(photo, video))
-        return self.render(source, track, fps, settings, info=info, progress=progress)
+        if isinstance(video, Clip):  # landmarks already known: the track in one go
+            track = driving_keypoints(source.landmarks, video.landmarks[:max_frames], mode, reference)
+            info = {"driving": video.name, "mode": mode, "reference": reference}
+            if output is not None:
+                return self.write(output, self.frames(source, track, video.fps, settings, progress=progress),
+                                  video.fps, full=settings.paste, info=info, inputs=self._inputs(photo))
+            return self.render(source, track, video.fps, settings, info=info, progress=progress)
+        from .live import Puppet
 
+        name = Path(video).name if isinstance(video, (str, os.PathLike)) else "driving frames"
+        ref = None if reference == "first" else self._reference_landmarks(source, video, reference, max_frames,
+                                                                          tracker, name)
+        puppet = Puppet(source, self, mode=mode, tracker=tracker, reference_landmarks=ref,
+                        **dataclasses.asdict(settings))
+        info: dict = {"driving": name, "mode": mode, "reference": reference, "tracker": tracker}
+        with puppet:
+            if output is not None:
+                for _ in puppet.run(video, max_frames=max_frames, output=output, progress=progress,
+                                    full=settings.paste, require_face=True):
+                    pass
+                return self._driven(puppet, name, info, saved=True)
+            held = [(f.crop, f.image if settings.paste else None, f.keypoints)
+                    for f in puppet.run(video, max_frames=max_frames, progress=progress, require_face=True)]
+        self._driven(puppet, name, info, saved=False)
+        crops = np.stack([h[0] for h in held])
+        frames = np.stack([h[1] for h in held]) if settings.paste else None
+        return Animation(crops=crops, frames=frames, keypoints=np.stack([h[2] for h in held]), fps=puppet.fps,
+                         settings=settings, source=source, info=info)
+
+    @staticmethod
+    def _driven(puppet, name: str, info: dict, saved: bool):
+        s = puppet.summary
+        if not s.frames:
+            raise MediaError(f"{name}: no frames could be read")
+        if s.lost == s.frames:
+            raise NoFaceError(f"{name}: no face in any frame; the driving video must show a face")
+        if s.skipped:
+            info["skipped"] = s.skipped
+        if s.lost:
+            info["no_face_frames"] = s.lost
+        if saved:
+            return SavedAnimation(path=s.output, frames=s.frames, fps=puppet.fps,
+                                  size=puppet.last_size, info=info)
+        return None
+
+    def _reference_landmarks(self, source: SourceFace, video, reference, max_frames, tracker: str,
+                             name: str) -> np.ndarray:
+        """The driving landmarks of frame ``reference`` (an index) or of the frame closest to the photo's
+        pose (``"best"``): one pass over the video, keeping landmarks only."""
+        from ..io import frame_source
+        from .live import tracker_for
+        from .motion import closest_frame
+
+        if not isinstance(video, (str, os.PathLike, int, np.integer)):
+            raise SettingError("reference='best' or a frame index reads the driving video twice: give a file "
+                               "path, not a stream of frames (or use reference='first')")
+        items, _, _, reader = frame_source(video, max_frames=max_frames)
+        track = tracker_for(tracker, self)
+        best, best_lm = None, None
+        try:
+            for n, (_, _, image) in enumerate(items):
+                if image is None:
+                    continue
+                lm = track(image)
+                if lm is None:
+                    continue
+                if reference == "best":
+                    if best_lm is None or closest_frame(source.landmarks, np.stack([best_lm, lm])) == 1:
+                        best_lm = lm
+                elif n == reference:
+                    best_lm = lm
+                    break
+        finally:
+            track.close()
+            if reader is not None:
+                reader.close()
+        if best_lm is None:
+            raise SettingError(f"{name}: no face at reference frame {reference!r}; use reference='first'")
+        return np.asarray(best_lm, np.float64)
+
+    def stream(self, photo, source, mode: str = "relative", tracker: str = "mediapipe", side_by_side: bool = False,
+               max_frames: int | None = None, output: str | os.PathLike | None = None, progress: bool = False,
+               **overrides):
+        """Animate ``photo`` live from ``source`` (a webcam index, a video path, an iterable of frames): a
+        generator of :class:`~faceanim.animate.live.LiveFrame`, one per driving frame, as each arrives
+        (see :class:`~faceanim.animate.live.Puppet`, which this makes; a photo without a face fails here,
+        before the stream starts). ``output``: also write the shown frames to this video file as they
+        come."""
+        from .live import Puppet
+
+        puppet = Puppet(photo, self, mode=mode, tracker=tracker, side_by_side=side_by_side, **overrides)
+        return puppet.run(source, max_frames=max_frames, output=output, progress=progress)
 
     # -- frames
     def filter_track(self, track: np.ndarray, settings: AnimationSettings, fps: float) -> np.ndarray:
@@ -538,58 +628,18 @@ class Animator:
         if track.ndim != 3 or track.shape[1:] != (68, 2) or len(track) == 0 or not np.isfinite(track).all():
             raise SettingError(f"a keypoint track is (T, 68, 2) finite crop pixels with T >= 1, got {track.shape}")
         track = self.filter_track(track, st, fps)
-        size = source.crop.shape[0]
-        textured = (emotion is not None and st.texture > 0
-                    and (emotion[0] != "neutral" or (undo is not None and undo[0] != "neutral")))
-        if textured:
-            assert emotion is not None  # textured implies an emotion track
-            if self.texture is None:
-                raise SettingError("texture > 0 needs the expression texture weights (weights/emotion_texture.pt); "
-                                   "pass texture=0 for geometry only")
-            name, amounts = emotion[0], np.broadcast_to(np.asarray(emotion[1], np.float64), (len(track),))
-            undo_name, undo_level = undo if undo is not None else ("neutral", 0.0)
-            undo_amounts = np.broadcast_to(np.asarray(undo_level, np.float64), (len(track),))
-            to_canon = self.texture.source_map(source.landmarks, size, st.anchors_per_side)
-            keep = forehead_keep(source.crop, source.landmarks)
-        idx = select_keypoints(st.keypoints)
-        anchors = border_anchors(size, st.anchors_per_side)
-        src_pts = np.vstack([source.landmarks[idx], anchors])
-        pending: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
-
-        def finish(t, img, mapping) -> AnimatedFrame:
-            if textured and undo_amounts[t] > 0:  # the photo's expression out, the requested one in
-                img = apply_texture(img, self.texture.map_through(name, to_canon, mapping, keep,
-                                                                  (undo_name, float(undo_amounts[t])),
-                                                                  weight=float(amounts[t])), st.texture)
-            elif textured and amounts[t] > 0:
-                img = apply_texture(img, self.texture.map_through(name, to_canon, mapping, keep),
-                                    st.texture * amounts[t])
-            crop = gaussian_post_filter(img, mapping, st.gaussian)
-            frame = (paste_animated(source.image, crop, source.crop, source.aligned, motion_weight(mapping))
-                     if st.paste else None)
-            return AnimatedFrame(index=t, crop=crop, frame=frame, keypoints=track[t])
-
-        def flush() -> Iterator[AnimatedFrame]:
-            if not pending:
-                return
-            out = self.refiner.refine_batch(np.stack([p[1] for p in pending]))
-            for (t, _, mapping, warped), img in zip(pending, out):
-                if emotion is not None:  # the generator's change is kept below the brows only
-                    above = above_brows(track[t], size)[..., None]
-                    img = np.clip(img * (1.0 - above) + warped * above + 0.5, 0, 255).astype(np.uint8)
-                yield finish(t, img, mapping)
-            pending.clear()
-
+        renderer = FrameRenderer(self, source, st, emotion=emotion, undo=undo, frames=len(track))
+        pending: list = []
         for t in tqdm(range(len(track)), desc="animating", unit="frame", disable=not progress):
-            mapping = tps_map(src_pts, np.vstack([track[t][idx], anchors]), size, grid=32)
-            warped = warp_image(source.crop, mapping)
+            item = renderer.warp(t, track[t])
             if st.refine:
-                pending.append((t, generator_input(warped, mapping, source.landmarks, track[t]), mapping, warped))
+                pending.append(item)
                 if len(pending) == batch_size:
-                    yield from flush()
+                    yield from renderer.refine(pending)
+                    pending.clear()
             else:
-                yield finish(t, warped, mapping)
-        yield from flush()
+                yield renderer.finish(item)
+        yield from renderer.refine(pending)
 
     def write(self, output: str | os.PathLike, frames: Iterable[AnimatedFrame], fps: float, full: bool = True,
               info: dict | None = None, inputs: tuple = ()) -> SavedAnimation:
@@ -606,6 +656,79 @@ class Animator:
                 out.write(image)
                 n, size = n + 1, image.shape[:2]
         return SavedAnimation(path=Path(output), frames=n, fps=float(fps), size=size or (0, 0), info=info or {})
+
+
+class FrameRenderer:
+    """Renders one source face frame by frame: keypoints ``(68, 2)`` in crop pixels -> :class:`AnimatedFrame`.
+
+    :meth:`Animator.frames` runs it over a whole track (refining a few frames per generator call); the
+    live path (:class:`~faceanim.animate.live.Puppet`) one frame at a time, as each driving frame comes in.
+    ``emotion`` and ``undo`` as in :meth:`Animator.render` (their amounts per frame, ``frames`` long).
+    """
+
+    def __init__(self, animator: "Animator", source: SourceFace, settings: AnimationSettings,
+                 emotion: tuple[str, np.ndarray] | None = None, undo: tuple[str, np.ndarray] | None = None,
+                 frames: int = 1):
+        st = settings
+        if st.refine and animator.refiner is None:
+            raise SettingError("refine=True needs the refiner weights; pass refine=False for warp only")
+        self.animator, self.source, self.settings = animator, source, st
+        self.emotion = emotion
+        size = self.size = source.crop.shape[0]
+        self.textured = (emotion is not None and st.texture > 0
+                         and (emotion[0] != "neutral" or (undo is not None and undo[0] != "neutral")))
+        if self.textured:
+            assert emotion is not None  # textured implies an emotion track
+            texture = animator.texture
+            if texture is None:
+                raise SettingError("texture > 0 needs the expression texture weights (weights/emotion_texture.pt); "
+                                   "pass texture=0 for geometry only")
+            self.name, self.amounts = emotion[0], np.broadcast_to(np.asarray(emotion[1], np.float64), (frames,))
+            self.undo_name, undo_level = undo if undo is not None else ("neutral", 0.0)
+            self.undo_amounts = np.broadcast_to(np.asarray(undo_level, np.float64), (frames,))
+            self.to_canon = texture.source_map(source.landmarks, size, st.anchors_per_side)
+            self.keep = forehead_keep(source.crop, source.landmarks)
+        self.idx = select_keypoints(st.keypoints)
+        self.anchors = border_anchors(size, st.anchors_per_side)
+        self.src_pts = np.vstack([source.landmarks[self.idx], self.anchors])
+        self.paster = Paster(source.image, source.crop, source.aligned) if st.paste else None
+
+    def warp(self, t: int, keypoints: np.ndarray) -> tuple:
+        """Frame ``t`` warped to ``keypoints``: ``(t, keypoints, mapping, warped, generator input or None)``."""
+        mapping = tps_map(self.src_pts, np.vstack([keypoints[self.idx], self.anchors]), self.size, grid=32)
+        warped = warp_image(self.source.crop, mapping)
+        gin = (generator_input(warped, mapping, self.source.landmarks, keypoints) if self.settings.refine
+               else None)
+        return t, keypoints, mapping, warped, gin
+
+    def refine(self, items: list) -> Iterator[AnimatedFrame]:
+        """:meth:`warp`'s frames through the refinement generator (one call for all of them), finished."""
+        if not items:
+            return
+        window = refine_window(self.source.landmarks, [it[1] for it in items], self.size) \
+            if self.settings.refine_window == "face" else None
+        out = self.animator.refiner.refine_batch(np.stack([it[4] for it in items]), window=window,
+                                                 warped=np.stack([it[3] for it in items]))
+        for (t, kp, mapping, warped, _), img in zip(items, out):
+            if self.emotion is not None:  # the generator's change is kept below the brows only
+                above = above_brows(kp, self.size)[..., None]
+                img = np.clip(img * (1.0 - above) + warped * above + 0.5, 0, 255).astype(np.uint8)
+            yield self.finish((t, kp, mapping, img, None))
+
+    def finish(self, item: tuple) -> AnimatedFrame:
+        """Texture, post-filter and paste-back of a warped (or refined) frame."""
+        t, kp, mapping, img, _ = item
+        st, tex = self.settings, self.animator.texture
+        if self.textured and self.undo_amounts[t] > 0:  # the photo's expression out, the requested one in
+            img = apply_texture(img, tex.map_through(self.name, self.to_canon, mapping, self.keep,
+                                                     (self.undo_name, float(self.undo_amounts[t])),
+                                                     weight=float(self.amounts[t])), st.texture)
+        elif self.textured and self.amounts[t] > 0:
+            img = apply_texture(img, tex.map_through(self.name, self.to_canon, mapping, self.keep),
+                                st.texture * self.amounts[t])
+        crop = gaussian_post_filter(img, mapping, st.gaussian)
+        frame = self.paster(crop, motion_weight(mapping)) if self.paster is not None else None
+        return AnimatedFrame(index=t, crop=crop, frame=frame, keypoints=kp)
 
 
 def load_keypoint_gru(name: str = "keypoint_gru") -> KeypointGRU:

@@ -65,43 +65,64 @@ def default_cache() -> Path:
     return root / f"animator_clips_{CROP_SIZE}.npz"
 
 
-def follow_crops(images: Iterable, name: str, detect_every: int = 10, pipeline=None) -> Iterator[tuple]:
-    """``(crop, landmarks or None)`` per frame, one frame at a time: each frame cropped with the template fitted
-    on the first one's face, its 68 landmarks detected every ``detect_every`` frames and followed between.
-    Nothing is kept but the last face, so a video of any length streams through. Unreadable frames are
-    given as ``(None, None)``."""
-    import cv2
+class CropFollower:
+    """A driving video's face, frame by frame: each frame cropped with the template fitted on the first
+    face found, its 68 landmarks detected every ``detect_every`` frames and followed between (dlib-68).
+    :meth:`__call__` gives ``(crop, landmarks or None)``; before the first face, ``(None, None)``. Only the
+    last face is kept, so a stream of any length goes through."""
 
-    from ..face import FacePipeline, align_face
-    from ..face.track import follow
+    def __init__(self, detect_every: int = 10, pipeline=None, require_first: str | None = None):
+        from ..face import FacePipeline
+
+        self.pipe = pipeline or FacePipeline("mtcnn", "dlib68", template=None, max_faces=1)
+        self.detect_every = detect_every
+        self.require_first = require_first  # a name: the first frame must hold a face (else NoFaceError)
+        self.matrix: np.ndarray | None = None
+        self.face = None
+        self.t = 0
+
+    def __call__(self, rgb: np.ndarray) -> tuple:
+        import cv2
+
+        from ..face import align_face
+        from ..face.track import follow
+
+        if self.matrix is None:
+            faces = self.pipe(rgb).faces
+            if not faces:
+                if self.require_first is not None:
+                    raise NoFaceError(f"{self.require_first}: no face in the first frame; the driving video must "
+                                      "start on a face")
+                return None, None
+            self.matrix = align_face(rgb, faces[0], "animation").matrix
+        crop = cv2.warpAffine(rgb, self.matrix, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REFLECT101)
+        new = None
+        if self.face is None or self.t % self.detect_every == 0:
+            got = self.pipe(crop).faces
+            new = got[0] if got else None
+        if new is None and self.face is not None:
+            new = follow(crop, self.face, self.pipe.landmarker)
+        found = new is not None and new.landmarks is not None
+        if found:
+            self.face = new
+        self.t += 1
+        return crop, (np.asarray(self.face.landmarks, np.float32) if found else None)
+
+
+def follow_crops(images: Iterable, name: str, detect_every: int = 10, pipeline=None) -> Iterator[tuple]:
+    """``(crop, landmarks or None)`` per frame, one frame at a time (:class:`CropFollower`; the first frame
+    must hold a face). Unreadable frames are given as ``(None, None)``."""
     from ..io import as_rgb
 
-    pipe = pipeline or FacePipeline("mtcnn", "dlib68", template=None, max_faces=1)
-    matrix, face, t = None, None, 0
+    follower = CropFollower(detect_every, pipeline, require_first=name)
     for img in images:
         try:
             rgb = as_rgb(img)
         except FaceanimError:
             yield None, None
             continue
-        if matrix is None:
-            faces = pipe(rgb).faces
-            if not faces:
-                raise NoFaceError(f"{name}: no face in the first frame; the driving video must start on a face")
-            matrix = align_face(rgb, faces[0], "animation").matrix
-        crop = cv2.warpAffine(rgb, matrix, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REFLECT101)
-        new = None
-        if face is None or t % detect_every == 0:
-            got = pipe(crop).faces
-            new = got[0] if got else None
-        if new is None and face is not None:
-            new = follow(crop, face, pipe.landmarker)
-        found = new is not None and new.landmarks is not None
-        if found:
-            face = new
-        yield crop, (np.asarray(face.landmarks, np.float32) if found else None)
-        t += 1
+        yield follower(rgb)
 
 
 def fill_landmarks(landmarks: list, name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -76,8 +76,10 @@ def _frame_metrics(out: np.ndarray, real: np.ndarray) -> dict:
             "psnr": float(peak_signal_noise_ratio(real, out, data_range=255))}
 
 
-def reconstruction(animator, clips, max_frames: int = 40, progress: bool = True):
-    """Per-frame metrics (DataFrame) of the four methods on the held-out clips."""
+def reconstruction(animator, clips, max_frames: int = 40, progress: bool = True, refine_window: str = "crop",
+                   methods: tuple | None = None):
+    """Per-frame metrics (DataFrame) of the four methods on the held-out clips (``methods``: only these;
+    ``refine_window``: where the generator runs, :class:`~faceanim.animate.AnimationSettings`)."""
     import pandas as pd
     from tqdm.auto import tqdm
 
@@ -93,15 +95,16 @@ def reconstruction(animator, clips, max_frames: int = 40, progress: bool = True)
         aligned = AlignedFace(image=src_img, matrix=np.array([[1.0, 0, 0], [0, 1.0, 0]]), template="animation",
                               face=Face(box=[0, 0, 1, 1], score=1.0))
         source = SourceFace(image=src_img, aligned=aligned, landmarks=src_lm)
-        base = AnimationSettings(keypoints=68, paste=False)
-        outs = {
-            "still": np.repeat(src_img[None], len(idx), 0),
-            "affine": np.stack([affine_warp(src_img, src_lm, track[k]) for k in range(len(idx))]),
-            "warp": animator.render(source, track, settings=AnimationSettings(keypoints=68, paste=False,
-                                                                              refine=False)).crops,
+        base = AnimationSettings(keypoints=68, paste=False, refine_window=refine_window)
+        makers = {
+            "still": lambda: np.repeat(src_img[None], len(idx), 0),
+            "affine": lambda: np.stack([affine_warp(src_img, src_lm, track[k]) for k in range(len(idx))]),
+            "warp": lambda: animator.render(source, track, settings=AnimationSettings(keypoints=68, paste=False,
+                                                                                      refine=False)).crops,
         }
         if animator.refiner is not None:
-            outs["warp+refine"] = animator.render(source, track, settings=base).crops
+            makers["warp+refine"] = lambda: animator.render(source, track, settings=base).crops
+        outs = {m: make() for m, make in makers.items() if methods is None or m in methods}
         src_face = scorer.face(src_img, src_lm)
         src_desc = scorer.descriptor(src_img, src_face)
         for k, t in enumerate(idx):

@@ -158,41 +158,66 @@ def prediction_errors(model: KeypointGRU, tracks, scales=None) -> dict:
 
 class PredictiveFilter:
     """Predict-then-correct: ``x_t = p_t + gain * (z_t - p_t)``, ``p_t`` from the GRU (or constant velocity
-    when ``model`` is None) run on the filtered past; ``strength`` 0 gives gain 1 (no smoothing)."""
+    when ``model`` is None) run on the filtered past; ``strength`` 0 gives gain 1 (no smoothing).
+
+    Call it on a whole ``(T, 68, 2)`` track, or :meth:`step` it one frame at a time (a live stream: the
+    same numbers, frame by frame; :meth:`reset` starts over)."""
 
     def __init__(self, model: KeypointGRU | None, strength: float = 0.5):
         self.model = model
         self.gain = 1.0 - 0.9 * check_strength(strength)
+        self.reset()
+
+    def reset(self) -> None:
+        self._mat = self._inv = None
+        self._out: list[np.ndarray] = []  # the filtered frames in the unit face frame: the first and last two
+        self._h = None
+
+    def step(self, value: np.ndarray) -> np.ndarray:
+        """The next frame's filtered points (causal: frames seen so far only)."""
+        z = np.asarray(value, np.float64)
+        if self.gain >= 1.0:
+            return z.copy()
+        import cv2
+
+        if self._mat is None:
+            self._mat = normalizing_transform(z)
+            self._inv = cv2.invertAffineTransform(self._mat)
+        unit = apply_affine(self._mat, z)
+        out = self._out
+        if not out:
+            out.append(unit)  # frame 0 stays first: the GRU reads offsets from it
+            if self.model is not None:
+                with torch.no_grad():
+                    _, self._h = self.model(torch.from_numpy(unit[None].astype(np.float32))[None])
+            return z.copy()
+        if len(out) == 1:
+            out.append(unit)
+            return z.copy()
+        first, prev, last = out[0], out[-2], out[-1]
+        if self.model is None:
+            p = last + (last - prev)
+        else:
+            p, self._h = self._predict(first, prev, last, self._h)
+        x = p + self.gain * (unit - p)
+        out[:] = [first, last, x]
+        return apply_affine(self._inv, x)
 
     def __call__(self, track: np.ndarray) -> np.ndarray:
         track = np.asarray(track, np.float64)
         if self.gain >= 1.0 or len(track) < 3:
             return track.copy()
-        mat = normalizing_transform(track[0])
-        import cv2
-
-        inv = cv2.invertAffineTransform(mat)
-        unit = apply_affine(mat, track)
-        out = unit.copy()
-        h = None
-        if self.model is not None:
-            with torch.no_grad():
-                _, h = self.model(torch.from_numpy(out[:1].astype(np.float32))[None])  # frame 0, no velocity
-        for t in range(2, len(unit)):
-            if self.model is None:
-                p = out[t - 1] + (out[t - 1] - out[t - 2])
-            else:
-                p, h = self._step(out, t, h)
-            out[t] = p + self.gain * (unit[t] - p)
-        return apply_affine(inv, out)
+        self.reset()
+        out = np.stack([self.step(z) for z in track])
+        self.reset()
+        return out
 
     @torch.no_grad()
-    def _step(self, out: np.ndarray, t: int, h):
-        """One GRU step on filtered frame ``t - 1``: the prediction for frame ``t``."""
+    def _predict(self, first: np.ndarray, prev: np.ndarray, last: np.ndarray, h):
+        """One GRU step on the last filtered frame: the prediction for the next one."""
         m = self.model
-        x, prev, first = (torch.from_numpy(out[i].astype(np.float32)) for i in (t - 1, t - 2, 0))
-        vel = x - prev
-        feats = torch.cat([vel * 20.0, (x - first) * 5.0], -1).reshape(1, 1, -1)
+        x, p0, f0 = (torch.from_numpy(a.astype(np.float32)) for a in (last, prev, first))
+        feats = torch.cat([(x - p0) * 20.0, (x - f0) * 5.0], -1).reshape(1, 1, -1)
         o, h = m.gru(feats, h)
         nxt = m.head(o).reshape(m.n, 2) / 20.0
         return (x + nxt).numpy().astype(np.float64), h

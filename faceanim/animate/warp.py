@@ -18,10 +18,9 @@ __all__ = ["TPS", "tps_map", "warp_image", "affine_warp", "flow_magnitude"]
 
 
 def _kernel(r2: np.ndarray) -> np.ndarray:
-    # U(r) = r^2 log r^2, with U(0) = 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = r2 * np.log(r2)
-    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+    # U(r) = r^2 log r^2, with U(0) = 0 (0 * log(tiny) is 0; negative rounding errors count as 0)
+    r2 = np.maximum(r2, 1e-300)
+    return r2 * np.log(r2)
 
 
 class TPS:
@@ -52,7 +51,8 @@ class TPS:
         pts = np.asarray(points, np.float64) / self.scale
         shape = pts.shape
         pts = pts.reshape(-1, 2)
-        u = _kernel(((pts[:, None] - self.ctrl[None]) ** 2).sum(-1))
+        c = self.ctrl  # |p - c|^2 = |p|^2 + |c|^2 - 2 p.c: one matrix product instead of a (P, N, 2) array
+        u = _kernel((pts * pts).sum(1)[:, None] + (c * c).sum(1)[None] - 2.0 * pts @ c.T)
         n = len(self.ctrl)
         out = u @ self.coef[:n] + self.coef[n] + pts @ self.coef[n + 1:]
         return (out * self.scale).reshape(shape)

@@ -22,6 +22,7 @@ import torch
 from ..errors import BackendError, MediaError, SettingError
 from ..face._registry import Registry
 from ..face.types import Face
+from ..runtime import INFERENCE_BACKENDS
 from ..io import _to_uint8
 from ..labels import EMOTIONS
 from ..runtime import compute
@@ -39,8 +40,6 @@ __all__ = ["EmotionReading", "Recognizer", "EmotionRecognizer", "create_recogniz
 DEFAULT_RECOGNIZER = "emotion_resnet_ft2"
 #: intensity at or above which a face counts as showing an emotion (the notebooks' slider)
 DEFAULT_THRESHOLD = 0.3
-#: what can run the recognizer's network (``EmotionRecognizer(backend=...)``, ``$FACEANIM_BACKEND``)
-INFERENCE_BACKENDS = ("torch", "onnx")
 
 RECOGNIZERS: Registry["EmotionRecognizer"] = Registry("recognizer")
 
