@@ -146,8 +146,8 @@ def backends(anim_torch, clips, max_frames: int) -> dict:
     ref_crop = None
     for name, ref in refiners.items():
         anim = Animator(refiner=ref)
-        row = {"precision": ref.compute.precision, "generator_ms_crop": ms(lambda: ref.refine_batch(x)),
-               "generator_ms_face": ms(lambda: ref.refine_batch(x, window=window))}
+        row = {"precision": ref.compute.precision, "generator_ms_crop": ms(lambda r=ref: r.refine_batch(x)),
+               "generator_ms_face": ms(lambda r=ref: r.refine_batch(x, window=window))}
         y = ref.refine_batch(calib)
         if ref_crop is None:
             ref_crop = y
@@ -198,7 +198,7 @@ def trackers(max_frames: int) -> dict:
             continue
         A, B = np.array([a for a, _ in both]), np.array([b for _, b in both])
         iod = np.linalg.norm(B[:, 36:42].mean(1) - B[:, 42:48].mean(1), axis=1).mean()
-        acc = lambda t: float(np.linalg.norm(np.diff(t, 2, axis=0), axis=-1).mean() / iod)  # noqa: E731
+        acc = lambda t, iod=iod: float(np.linalg.norm(np.diff(t, 2, axis=0), axis=-1).mean() / iod)  # noqa: E731
         rows.append({"video": path.stem, "frames": len(images),
                      "mediapipe_ms": 1000 * float(np.median(tm)), "dlib68_ms": 1000 * float(np.median(td)),
                      "mediapipe_jitter": acc(A), "dlib68_jitter": acc(B),

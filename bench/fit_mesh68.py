@@ -19,8 +19,8 @@ from faceanim._system import cpu_name
 from faceanim.config import REPO_ROOT
 from faceanim.data import list_face_videos
 from faceanim.face import FacePipeline
-from faceanim.face.mesh import MESH_TO_68, _Mesh
 from faceanim.face.landmarks import LANDMARK_GROUPS
+from faceanim.face.mesh import MESH_TO_68, _Mesh
 from faceanim.io import VideoReader
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from . import __version__, verbose
 from ._atomic import disk_error
 from .animate.animator import AnimationSettings, Animator, SavedAnimation
-from .animate.live import LIVE_DEFAULTS, TRACKERS, LiveSettings, Puppet
 from .animate.evaluate import evaluate_animation
+from .animate.live import LIVE_DEFAULTS, TRACKERS, LiveSettings, Puppet
 from .animate.motion import DRIVING_MODES, EASINGS
 from .animate.refine_train import RefinerConfig
 from .animate.train import PARTS as ANIMATOR_PARTS

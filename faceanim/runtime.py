@@ -34,7 +34,8 @@ from typing import Any
 from ._system import cpu_name, hardware_string
 from .errors import SettingError
 
-__all__ = ["PRECISIONS", "INFERENCE_BACKENDS", "Compute", "compute", "cpu_flags", "cpu_bf16_flags", "probe_bf16", "hardware_string"]
+__all__ = ["PRECISIONS", "INFERENCE_BACKENDS", "Compute", "compute", "cpu_flags", "cpu_bf16_flags", "probe_bf16",
+           "hardware_string"]
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from .errors import FaceanimError, MediaError
 
-__all__ = ["Slider", "Dropdown", "Checkbox", "Controls", "Shown", "controls", "decode_upload", "image_upload"]
+__all__ = ["Slider", "Dropdown", "Checkbox", "Controls", "Shown", "controls", "decode_upload", "image_upload",
+           "webcam_puppet", "live_controls", "kernel_camera"]
 
 
 @dataclass
@@ -210,3 +211,187 @@ def image_upload(on_image: Callable[[Any], Any], interactive: bool = True):
     box = w.VBox([button, message])
     display(box)
     return box
+
+
+# --- live animation in the browser ------------------------------------------------------------------------
+# The page's webcam (getUserMedia) -> a JPEG per frame to the kernel (one in flight: the next frame is
+# taken when the last animated one is back, so a slow kernel lowers the rate instead of building a queue)
+# -> Puppet.step -> the animated JPEG back, drawn in an <img> that carries how many frames arrived and
+# the settings the last one was made with (data-frames, data-settings: what the browser test reads).
+_WEBCAM_JS = r"""
+function render({ model, el }) {
+  const video = document.createElement("video");
+  video.autoplay = true; video.muted = true; video.playsInline = true; video.width = 240;
+  const img = document.createElement("img");
+  img.className = "faceanim-live-frame"; img.dataset.frames = "0";
+  img.style.minWidth = "0"; img.style.maxWidth = "calc(100% - 250px)"; img.style.height = "auto";
+  const status = document.createElement("div");
+  status.className = "faceanim-live-status"; status.style.fontFamily = "monospace";
+  const row = document.createElement("div");
+  row.style.display = "flex"; row.style.gap = "8px"; row.style.alignItems = "flex-start";
+  row.append(video, img);
+  el.classList.add("faceanim-live"); el.append(row, status);
+  const canvas = document.createElement("canvas");
+  let busy = false, got = 0, stream = null, stopped = false, t0 = performance.now();
+  async function start() {
+    const w = model.get("width"), h = model.get("height");
+    canvas.width = w; canvas.height = h;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ video: { width: w, height: h }, audio: false });
+    } catch (e) {
+      status.textContent = "no camera in this browser: " + e;
+      model.set("error", String(e)); model.save_changes(); return;
+    }
+    video.srcObject = stream;
+    await video.play();
+    tick();
+  }
+  function tick() {
+    if (stopped) return;
+    if (model.get("running") && !busy && video.readyState >= 2) {
+      busy = true;
+      canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+      canvas.toBlob(async (blob) => {
+        if (!blob) { busy = false; return; }
+        model.send({ type: "frame" }, undefined, [await blob.arrayBuffer()]);
+      }, "image/jpeg", 0.85);
+    }
+    setTimeout(tick, 5);
+  }
+  model.on("msg:custom", (msg, buffers) => {
+    if (msg.type !== "frame") return;
+    busy = false;
+    if (!buffers || !buffers.length) { status.textContent = msg.status; return; }
+    got += 1;
+    const old = img.src;
+    img.src = URL.createObjectURL(new Blob([buffers[0]], { type: "image/jpeg" }));
+    if (old) URL.revokeObjectURL(old);
+    img.dataset.frames = String(got);
+    img.dataset.settings = msg.settings;
+    const fps = got / ((performance.now() - t0) / 1000);
+    status.textContent = msg.status + " | " + fps.toFixed(1) + " fps in the page";
+  });
+  start();
+  return () => { stopped = true; if (stream) stream.getTracks().forEach((t) => t.stop()); };
+}
+export default { render };
+"""
+
+
+def _webcam_widget_class():
+    import anywidget
+    import traitlets
+
+    class WebcamPuppet(anywidget.AnyWidget):
+        """The browser's webcam drives a :class:`~faceanim.animate.live.Puppet` in the kernel."""
+
+        _esm = _WEBCAM_JS
+        width = traitlets.Int(640).tag(sync=True)
+        height = traitlets.Int(480).tag(sync=True)
+        running = traitlets.Bool(True).tag(sync=True)
+        error = traitlets.Unicode("").tag(sync=True)
+
+        def __init__(self, puppet, quality: int = 85, **kwargs):
+            super().__init__(**kwargs)
+            self.puppet, self.quality, self.frames = puppet, int(quality), 0
+            self.on_msg(self._on_frame)
+
+        def settings_text(self) -> str:
+            st, live = self.puppet.settings, self.puppet.live
+            return (f"keypoints={st.keypoints} filter={st.filter_strength:g} refine={'on' if st.refine else 'off'} "
+                    f"mode={live.mode} side_by_side={live.side_by_side}")
+
+        def _on_frame(self, _widget, content, buffers) -> None:
+            import cv2
+            import numpy as np
+
+            if not isinstance(content, dict) or content.get("type") != "frame" or not buffers:
+                return
+            bgr = cv2.imdecode(np.frombuffer(bytes(buffers[0]), np.uint8), cv2.IMREAD_COLOR)
+            if bgr is None:  # a frame the browser could not encode: ask for the next one
+                self.send({"type": "frame", "status": "unreadable frame skipped"})
+                return
+            try:
+                out = self.puppet.step(bgr[..., ::-1])
+            except FaceanimError as exc:
+                self.send({"type": "frame", "status": f"error: {exc}"})
+                return
+            self.frames += 1
+            ok, jpeg = cv2.imencode(".jpg", np.ascontiguousarray(out.image[..., ::-1]),
+                                    [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+            status = f"frame {self.frames}: {out.state}, {out.ms:.0f} ms in the kernel"
+            self.send({"type": "frame", "settings": self.settings_text(), "status": status}, buffers=[jpeg.tobytes()])
+
+    return WebcamPuppet
+
+
+def webcam_puppet(puppet, width: int = 640, height: int = 480):
+    """An anywidget showing the browser's webcam and, beside it, the photo it animates live (JupyterLab 4)."""
+    return _webcam_widget_class()(puppet, width=width, height=height)
+
+
+def live_controls(puppet, view=None):
+    """Sliders for a live :class:`~faceanim.animate.live.Puppet`: keypoints, filter strength, refine, mode,
+    side by side, and a "reset pose" button; each change goes to the puppet at once (the next frame
+    uses it). ``view``: the widget showing the frames (e.g. :func:`webcam_puppet`), placed under them."""
+    import ipywidgets as w
+
+    st, live = puppet.settings, puppet.live
+    items = {
+        "keypoints": w.IntSlider(value=st.keypoints, min=5, max=68, step=1, description="keypoints",
+                                 continuous_update=False),
+        "filter_strength": w.FloatSlider(value=st.filter_strength, min=0, max=1, step=0.05,
+                                         description="filter strength", continuous_update=False,
+                                         style={"description_width": "initial"}),
+        "refine": w.Checkbox(value=st.refine, description="refine (GAN)"),
+        "mode": w.Dropdown(value=live.mode, options=["relative", "absolute"], description="mode"),
+        "side_by_side": w.Checkbox(value=live.side_by_side, description="side by side"),
+    }
+    message = w.HTML()
+
+    def apply(name):
+        def on_change(change):
+            try:
+                puppet.configure(**{name: change["new"]})
+                message.value = ""
+            except FaceanimError as exc:
+                message.value = f"<b>cannot use that</b>: {exc}"
+        return on_change
+
+    for name, widget in items.items():
+        widget.observe(apply(name), names="value")
+    reset = w.Button(description="reset pose", tooltip="the next frame becomes the reference pose")
+    reset.on_click(lambda _b: puppet.reset())
+    rows = [w.HBox([items["keypoints"], items["filter_strength"]]),
+            w.HBox([items["refine"], items["mode"], items["side_by_side"], reset]), message]
+    return w.VBox(([view] if view is not None else []) + rows)
+
+
+def kernel_camera(puppet, source=0, max_frames: int | None = None):
+    """The kernel's own camera (``cv2.VideoCapture(source)``) or a video driving ``puppet`` in a background
+    thread, each animated frame shown in an ``ipywidgets.Image``; a "stop" button ends it (the stream
+    stops with a message, never a traceback, if the camera goes away)."""
+    import threading
+
+    import cv2
+    import ipywidgets as w
+    import numpy as np
+
+    image, status, stop = w.Image(format="jpeg"), w.HTML(), w.Button(description="stop")
+    halt = threading.Event()
+    stop.on_click(lambda _b: halt.set())
+
+    def loop() -> None:
+        try:
+            for frame in puppet.run(source, max_frames=max_frames):
+                image.value = cv2.imencode(".jpg", np.ascontiguousarray(frame.image[..., ::-1]))[1].tobytes()
+                status.value = f"frame {frame.index}: {frame.state}, {frame.ms:.0f} ms"
+                if halt.is_set():
+                    break
+        except FaceanimError as exc:
+            status.value = f"<b>stopped</b>: {exc}"
+            return
+        status.value = f"stopped: {puppet.summary.ended}"
+
+    threading.Thread(target=loop, daemon=True, name="faceanim-camera").start()
+    return w.VBox([image, w.HBox([stop, status])])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import needs
 
 from faceanim.animate import Animator, driving_keypoints
 from faceanim.animate.animator import AnimationSettings
@@ -13,8 +14,6 @@ from faceanim.animate.clips import fill_landmarks, follow_crops
 from faceanim.animate.live import LiveSettings, Puppet
 from faceanim.errors import MediaError, NoFaceError, SettingError
 from faceanim.io import VideoReader
-
-from conftest import needs
 
 
 @pytest.fixture(scope="module")

@@ -481,11 +481,11 @@ class Animator:
         settings = self._settings(overrides)
         if isinstance(video, Clip):  # landmarks already known: the track in one go
             track = driving_keypoints(source.landmarks, video.landmarks[:max_frames], mode, reference)
-            info = {"driving": video.name, "mode": mode, "reference": reference}
+            clip_info = {"driving": video.name, "mode": mode, "reference": reference}
             if output is not None:
                 return self.write(output, self.frames(source, track, video.fps, settings, progress=progress),
-                                  video.fps, full=settings.paste, info=info, inputs=self._inputs(photo))
-            return self.render(source, track, video.fps, settings, info=info, progress=progress)
+                                  video.fps, full=settings.paste, info=clip_info, inputs=self._inputs(photo))
+            return self.render(source, track, video.fps, settings, info=clip_info, progress=progress)
         from .live import Puppet
 
         name = Path(video).name if isinstance(video, (str, os.PathLike)) else "driving frames"
@@ -493,7 +493,7 @@ class Animator:
                                                                           tracker, name)
         puppet = Puppet(source, self, mode=mode, tracker=tracker, reference_landmarks=ref,
                         **dataclasses.asdict(settings))
-        info: dict = {"driving": name, "mode": mode, "reference": reference, "tracker": tracker}
+        info = {"driving": name, "mode": mode, "reference": reference, "tracker": tracker}
         with puppet:
             if output is not None:
                 for _ in puppet.run(video, max_frames=max_frames, output=output, progress=progress,
@@ -504,7 +504,7 @@ class Animator:
                     for f in puppet.run(video, max_frames=max_frames, progress=progress, require_face=True)]
         self._driven(puppet, name, info, saved=False)
         crops = np.stack([h[0] for h in held])
-        frames = np.stack([h[1] for h in held]) if settings.paste else None
+        frames = np.stack([h[1] for h in held if h[1] is not None]) if settings.paste else None
         return Animation(crops=crops, frames=frames, keypoints=np.stack([h[2] for h in held]), fps=puppet.fps,
                          settings=settings, source=source, info=info)
 
@@ -537,7 +537,7 @@ class Animator:
                                "path, not a stream of frames (or use reference='first')")
         items, _, _, reader = frame_source(video, max_frames=max_frames)
         track = tracker_for(tracker, self)
-        best, best_lm = None, None
+        best_lm = None
         try:
             for n, (_, _, image) in enumerate(items):
                 if image is None:

@@ -96,15 +96,20 @@ def reconstruction(animator, clips, max_frames: int = 40, progress: bool = True,
                               face=Face(box=[0, 0, 1, 1], score=1.0))
         source = SourceFace(image=src_img, aligned=aligned, landmarks=src_lm)
         base = AnimationSettings(keypoints=68, paste=False, refine_window=refine_window)
-        makers = {
-            "still": lambda: np.repeat(src_img[None], len(idx), 0),
-            "affine": lambda: np.stack([affine_warp(src_img, src_lm, track[k]) for k in range(len(idx))]),
-            "warp": lambda: animator.render(source, track, settings=AnimationSettings(keypoints=68, paste=False,
-                                                                                      refine=False)).crops,
-        }
-        if animator.refiner is not None:
-            makers["warp+refine"] = lambda: animator.render(source, track, settings=base).crops
-        outs = {m: make() for m, make in makers.items() if methods is None or m in methods}
+        wanted = [m for m in ("still", "affine", "warp", "warp+refine") if methods is None or m in methods]
+        if animator.refiner is None and "warp+refine" in wanted:
+            wanted.remove("warp+refine")
+        outs = {}
+        for m in wanted:
+            if m == "still":
+                outs[m] = np.repeat(src_img[None], len(idx), 0)
+            elif m == "affine":
+                outs[m] = np.stack([affine_warp(src_img, src_lm, track[k]) for k in range(len(idx))])
+            elif m == "warp":
+                outs[m] = animator.render(source, track, settings=AnimationSettings(keypoints=68, paste=False,
+                                                                                    refine=False)).crops
+            else:
+                outs[m] = animator.render(source, track, settings=base).crops
         src_face = scorer.face(src_img, src_lm)
         src_desc = scorer.descriptor(src_img, src_face)
         for k, t in enumerate(idx):

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import FaceanimError, MediaError, NoFaceError, SettingError
 from ..limits import validate_fields
-from .animator import AnimationSettings, Animator, FrameRenderer, SourceFace
+from .animator import Animator, FrameRenderer, SourceFace
 from .keypoints import apply_affine
 from .motion import DRIVING_MODES, driving_keypoints
 from .smooth import OneEuro, PredictiveFilter
@@ -388,7 +388,8 @@ class Puppet:
         failure: BaseException | None = None
         prefetch = _Prefetch(items) if reader is not None else None
         try:
-            bar = tqdm(prefetch if prefetch is not None else items, total=total, desc="animating live", unit="frame", disable=not progress)
+            bar = tqdm(prefetch if prefetch is not None else items, total=total, desc="animating live", unit="frame",
+                       disable=not progress)
             for index, _, image in bar:
                 if image is None:
                     self.summary.skipped += 1

@@ -22,10 +22,9 @@ import torch
 from ..errors import BackendError, MediaError, SettingError
 from ..face._registry import Registry
 from ..face.types import Face
-from ..runtime import INFERENCE_BACKENDS
 from ..io import _to_uint8
 from ..labels import EMOTIONS
-from ..runtime import compute
+from ..runtime import INFERENCE_BACKENDS, compute
 from ..weights import load_weights
 from .model import EmotionNet, NetConfig, NetOutputs, predict_logits
 

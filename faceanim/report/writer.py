@@ -37,6 +37,7 @@ class ReportWriter:
         self.quick = bool(quick)
         self.uses_data = bool(uses_data)
         self.metrics: dict[str, Any] = {}
+        self.timing: dict[str, float] = {}
         self.figures: list[str] = []
 
     @property
@@ -54,6 +55,12 @@ class ReportWriter:
                 raise TypeError(f"metric {key!r} must be a number, bool or string, got {type(value).__name__}")
             self.metrics[key] = value
 
+    def add_timing(self, **seconds_or_rates: float) -> None:
+        """Record speed figures (fps, ms): written to ``metrics.json`` under ``"timing"`` with the CPU they
+        came from, and never compared with a baseline (they belong to the machine, not the code)."""
+        for key, value in seconds_or_rates.items():
+            self.timing[key] = round(float(value), 3)
+
     def figure(self, fig, name: str, dpi: int = 110) -> Path:
         """Save a matplotlib figure as ``<name>.png`` (atomically) and return its path."""
         path = self.output_dir / f"{name}.png"
@@ -64,5 +71,9 @@ class ReportWriter:
 
     def save(self) -> Path:
         """Write ``metrics.json``: ``{"profile", "metrics", "figures"}``."""
-        return write_json(self.output_dir / "metrics.json",
-                          {"profile": self.profile, "metrics": self.metrics, "figures": sorted(set(self.figures))})
+        data = {"profile": self.profile, "metrics": self.metrics, "figures": sorted(set(self.figures))}
+        if self.timing:
+            from .._system import cpu_name
+
+            data["timing"] = {**self.timing, "cpu": cpu_name()}
+        return write_json(self.output_dir / "metrics.json", data)

@@ -129,7 +129,7 @@ class Lab:
         self.log.close()
 
 
-def chromium(width: int = 1400, height: int = 1800):
+def chromium(width: int = 1400, height: int = 1800, extra: tuple[str, ...] = ()):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -137,7 +137,7 @@ def chromium(width: int = 1400, height: int = 1800):
     opts.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--window-size={width},{height}"):
+                 "--disable-dev-shm-usage", f"--window-size={width},{height}", *extra):
         opts.add_argument(flag)
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
 
