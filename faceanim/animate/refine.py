@@ -11,6 +11,7 @@ the generator's work (``bench/bench_live_animation.py`` measures the time and th
 from __future__ import annotations
 
 import io
+import os
 import warnings
 
 import numpy as np
@@ -66,11 +67,17 @@ class Refiner:
         precision: ``None`` (chosen by :func:`faceanim.runtime.compute`: bf16 only where the CPU runs it
             fast), ``"fp32"`` or ``"bf16"`` (torch only).
         backend: ``"torch"`` or ``"onnx"`` (ONNX Runtime, fp32; exported from the loaded weights in memory
-            when made, about a second; nothing is written).
+            when made, about a second; nothing is written). None or ``"auto"``: ``$FACEANIM_BACKEND`` (the
+            CLI's ``--backend``, shared with the recognizer), else torch where the machine runs bf16 and ONNX
+            Runtime where it runs fp32 (measured: on AVX2-only CPUs ONNX Runtime's generator is faster and
+            the live path reaches 30 fps only with it, ``reports/bench_live_animation_avx2.json``).
     """
 
     def __init__(self, generator: Generator, precision: str | None = None, meta: dict | None = None,
-                 backend: str = "torch"):
+                 backend: str | None = None):
+        backend = (backend or os.environ.get("FACEANIM_BACKEND") or "auto").lower()
+        if backend == "auto":
+            backend = _auto_backend(precision)
         if backend not in INFERENCE_BACKENDS:
             raise SettingError(f"unknown refiner backend {backend!r}; choose one of {', '.join(INFERENCE_BACKENDS)}")
         self.backend = backend
@@ -88,6 +95,9 @@ class Refiner:
             options = ort.SessionOptions()
             options.intra_op_num_threads = torch.get_num_threads()
             options.inter_op_num_threads = 1
+            # idle threads sleep instead of spinning: in a live stream the decoder and the tracker share the
+            # cores (end to end 32 fps instead of 26 in the face window, bench/bench_live_animation.py)
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self._session = ort.InferenceSession(_export(generator), options, providers=["CPUExecutionProvider"])
             self.net = generator.eval()
         else:
@@ -96,7 +106,7 @@ class Refiner:
 
     @classmethod
     def load(cls, name: str = "animator_refiner", precision: str | None = None, root=None,
-             backend: str = "torch") -> "Refiner":
+             backend: str | None = None) -> "Refiner":
         state, meta = load_weights(name, root=root, kind="animator_refiner")
         gen = Generator(state["config"]["width"])
         gen.load_state_dict(state["generator"])
@@ -132,6 +142,15 @@ class Refiner:
 
     def refine(self, warped, mapping, src_lm, dst_lm) -> np.ndarray:
         return self.refine_batch(generator_input(warped, mapping, src_lm, dst_lm)[None])[0]
+
+
+def _auto_backend(precision: str | None) -> str:
+    """torch where the machine runs bf16 (its fastest path here), ONNX Runtime where it runs fp32."""
+    import importlib.util
+
+    if compute(precision, device="cpu").precision == "bf16" or importlib.util.find_spec("onnxruntime") is None:
+        return "torch"
+    return "onnx"
 
 
 def _to_uint8(y: np.ndarray) -> np.ndarray:

@@ -22,9 +22,14 @@ from ..io import as_rgb
 from ._registry import Registry
 from .types import Face
 
-__all__ = ["FaceDetector", "MTCNNDetector", "HaarDetector", "create_detector", "available_detectors", "DETECTORS"]
+__all__ = ["FaceDetector", "MTCNNDetector", "HaarDetector", "create_detector", "available_detectors", "DETECTORS",
+           "DETECTOR_NAMES", "MIN_SCORES"]
 
 DETECTORS: Registry["FaceDetector"] = Registry("face detector")
+#: every detector by name (the registry's, once :mod:`faceanim.face` is imported), and the score from which
+#: a face counts, per detector (their scores are not on one scale)
+DETECTOR_NAMES = ("mtcnn", "haar", "mediapipe")
+MIN_SCORES = {"mtcnn": 0.9, "haar": 0.3, "mediapipe": 0.5}
 
 
 class FaceDetector(ABC):

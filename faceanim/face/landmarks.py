@@ -18,10 +18,12 @@ from ..io import as_rgb
 from ._registry import Registry
 from .types import Face
 
-__all__ = ["Landmarker", "Dlib68Landmarker", "create_landmarker", "available_landmarkers", "LANDMARK_GROUPS",
+__all__ = ["LANDMARKER_NAMES", "Landmarker", "Dlib68Landmarker", "create_landmarker", "available_landmarkers", "LANDMARK_GROUPS",
            "model_file"]
 
 LANDMARKERS: Registry["Landmarker"] = Registry("landmarker")
+#: every landmarker by name (``mediapipe`` lives in :mod:`faceanim.face.mesh`)
+LANDMARKER_NAMES = ("dlib68", "mediapipe")
 
 #: Index ranges of the iBUG-68 layout.
 LANDMARK_GROUPS: dict[str, range] = {

@@ -23,6 +23,8 @@ import numpy as np
 
 from ..emotion.recognizer import EmotionReading
 from ..errors import MediaError, SettingError
+from ..face.detect import DETECTOR_NAMES
+from ..face.landmarks import LANDMARKER_NAMES
 from ..face.types import Face
 from ..io import frame_source
 from ..labels import EMOTIONS
@@ -121,7 +123,10 @@ class StreamSettings:
     """The live pipeline's knobs: ``faceanim emoji``'s flags and notebook 06's sliders take their defaults
     (and their help) from here."""
 
-    detector: str = field(default="mtcnn", metadata={"help": "face detector", "choices": ("mtcnn", "haar")})
+    detector: str = field(default="mtcnn", metadata={"help": "face detector", "choices": DETECTOR_NAMES})
+    landmarker: str = field(default="dlib68", metadata={
+        "help": "68 points for tracking and alignment: dlib-68, or MediaPipe's mesh (faster, steadier on video)",
+        "choices": LANDMARKER_NAMES})
     stride: int = field(default=5, metadata={"help": "run the detector every N analysed frames (track between)",
                                              "limit": "stride"})
     smoothing: float = field(default=SMOOTHING, metadata={"help": "per-face EMA strength in [0, 1) (0 = off)",
@@ -140,6 +145,8 @@ class StreamSettings:
 
     def validate(self) -> "StreamSettings":
         validate_fields(self)
+        if self.landmarker not in LANDMARKER_NAMES:
+            raise SettingError(f"unknown landmarker {self.landmarker!r}; choose one of {', '.join(LANDMARKER_NAMES)}")
         for name in ("reid", "flip_tta"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise SettingError(f"{name} must be True or False, got {getattr(self, name)!r}")
@@ -177,7 +184,7 @@ class EmotionStream:
             self.detector = detector
         else:
             self.detector = create_detector(st.detector, **detector_kwargs)
-        self.landmarker = create_landmarker("dlib68")
+        self.landmarker = create_landmarker(st.landmarker)
         self.stride, self.max_faces, self.reid = int(st.stride), st.max_faces, st.reid
         self.smoothing = float(st.smoothing)
         self.filter = EmotionFilter(st.smoothing, hysteresis=st.hysteresis, band=st.band)
