@@ -277,7 +277,7 @@ def _puppet(args: argparse.Namespace) -> int:
     interrupted = False
     try:
         for frame in puppet.run(source, max_frames=args.max_frames, output=args.output,
-                                progress=sys.stderr.isatty(), full=settings.paste):
+                                progress=sys.stderr.isatty(), full=settings.paste, require_face=True):
             if args.status_every and frame.index % args.status_every == 0:
                 print(f"frame {frame.index}: {frame.state}, {frame.ms:.1f} ms", file=sys.stderr)
     except KeyboardInterrupt:

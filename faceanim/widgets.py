@@ -214,8 +214,9 @@ def image_upload(on_image: Callable[[Any], Any], interactive: bool = True):
 
 
 # --- live animation in the browser ------------------------------------------------------------------------
-# The page's webcam (getUserMedia) -> a JPEG per frame to the kernel (one in flight: the next frame is
-# taken when the last animated one is back, so a slow kernel lowers the rate instead of building a queue)
+# The page's webcam (getUserMedia) -> a JPEG per frame to the kernel (two in flight: the next frame waits
+# in the kernel while one is animated, hiding the round trip; a slow kernel lowers the rate instead of
+# building a queue)
 # -> Puppet.step -> the animated JPEG back, drawn in an <img> that carries how many frames arrived and
 # the settings the last one was made with (data-frames, data-settings: what the browser test reads).
 _WEBCAM_JS = r"""
@@ -232,7 +233,7 @@ function render({ model, el }) {
   row.append(video, img);
   el.classList.add("faceanim-live"); el.append(row, status);
   const canvas = document.createElement("canvas");
-  let busy = false, got = 0, stream = null, stopped = false, t0 = performance.now();
+  let inflight = 0, encoding = false, got = 0, stream = null, stopped = false, t0 = performance.now();
   async function start() {
     const w = model.get("width"), h = model.get("height");
     canvas.width = w; canvas.height = h;
@@ -248,11 +249,13 @@ function render({ model, el }) {
   }
   function tick() {
     if (stopped) return;
-    if (model.get("running") && !busy && video.readyState >= 2) {
-      busy = true;
+    if (model.get("running") && inflight < 2 && !encoding && video.readyState >= 2) {
+      encoding = true;
       canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
       canvas.toBlob(async (blob) => {
-        if (!blob) { busy = false; return; }
+        encoding = false;
+        if (!blob) return;
+        inflight += 1;
         model.send({ type: "frame" }, undefined, [await blob.arrayBuffer()]);
       }, "image/jpeg", 0.85);
     }
@@ -260,7 +263,7 @@ function render({ model, el }) {
   }
   model.on("msg:custom", (msg, buffers) => {
     if (msg.type !== "frame") return;
-    busy = false;
+    inflight = Math.max(0, inflight - 1);
     if (!buffers || !buffers.length) { status.textContent = msg.status; return; }
     got += 1;
     const old = img.src;

@@ -175,6 +175,8 @@ ENTRY_POINTS: dict[str, tuple[str, list[str]]] = {
                                   "-o", "{out}"]),
     "animate_driving": ("video", ["animate", "{photo}", "--driving", "{input}", "--max-frames", "3", "--warp-only",
                                   "-o", "{out}"]),
+    "puppet": ("video", ["puppet", "{photo}", "--source", "{input}", "--max-frames", "3", "--warp-only",
+                         "-o", "{out}"]),
     "emoji": ("video", ["emoji", "{input}", "--detector", "haar", "--max-frames", "3", "-o", "{out}", "--log",
                         "{log}"]),
     "log_show": ("any", ["log", "show", "{input}"]),
@@ -192,6 +194,11 @@ BAD_SETTINGS: list[tuple[str, list[str]]] = (
        ("animate_emotion", ["--keypoints", "69"]), ("animate_emotion", ["--intensity", "1.01"]),
        ("animate_emotion", ["--gain", "3.5"]), ("animate_emotion", ["--texture", "2.5"])]
     + [("animate_driving", ["--max-frames", v]) for v in ("0", "-1", "nan", "2.5", "1e12")]
+    + [("puppet", [flag, v]) for flag in ("--max-jump", "--hold", "--ease-back", "--recover", "--keypoints",
+                                          "--filter-strength", "--max-frames", "--status-every")
+       for v in ("nan", "inf", "-1", "abc", "1e12")]
+    + [("puppet", ["--max-jump", "0"]), ("puppet", ["--keypoints", "4"]), ("puppet", ["--tracker", "kinect"]),
+       ("puppet", ["--mode", "sideways"]), ("puppet", ["--refine-window", "half"])]
     + [("emoji", [flag, v]) for flag in ("--every", "--max-frames", "--stride", "--smoothing", "--hysteresis",
                                           "--band", "--threshold", "--max-faces")
        for v in ("nan", "inf", "-1", "abc", "1e12")]

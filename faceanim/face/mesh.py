@@ -15,7 +15,6 @@ only when the face is lost), 68 points per frame.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -61,9 +60,8 @@ def mesh_to_68(mesh: np.ndarray) -> np.ndarray:
 
 
 def _solutions():
-    """mediapipe's legacy solutions, imported quietly (its C++ logging would fill a notebook)."""
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """mediapipe's legacy solutions (its C++ side notes a few start-up warnings on the process's stderr,
+    not in a notebook's cells; they are harmless)."""
     from google.protobuf import message_factory
 
     if not hasattr(message_factory.MessageFactory, "GetPrototype"):
