@@ -31,6 +31,7 @@ from .face.detect import DETECTOR_NAMES, MIN_SCORES
 from .io import IMAGE_SUFFIXES, check_output, is_video_path, read_image, write_image
 from .labels import EMOTIONS, EXPRESSIONS, NEUTRAL
 from .limits import argtype
+from .provenance import verify_file
 from .report import run_reports
 from .runtime import INFERENCE_BACKENDS, PRECISIONS, compute
 from .video import EmotionStream, export_log, read_log, read_runs, summarize
@@ -250,7 +251,8 @@ def _animate(args: argparse.Namespace) -> int:
                  suffixes=(".mp4", ".avi", ".gif"), what="animation")
     read_image(args.photo)  # a bad photo fails here, before any model loads
     settings = _settings(args, AnimationSettings)
-    anim = Animator(refiner="animator_refiner" if settings.refine else None, settings=settings)
+    anim = Animator(refiner="animator_refiner" if settings.refine else None, settings=settings,
+                    provenance=not args.no_watermark)
     progress = sys.stderr.isatty()
     if args.emotion is not None:
         saved = anim.emotion(args.photo, args.emotion, intensity=args.intensity, frames=args.frames, fps=args.fps,
@@ -272,7 +274,8 @@ def _puppet(args: argparse.Namespace) -> int:
                      suffixes=(".mp4", ".avi", ".gif"), what="animation")
     read_image(args.photo)  # a bad photo fails here, before any model loads
     settings = _settings(args, AnimationSettings)
-    anim = Animator(refiner="animator_refiner" if settings.refine else None, settings=settings)
+    anim = Animator(refiner="animator_refiner" if settings.refine else None, settings=settings,
+                    provenance=not args.no_watermark)
     puppet = Puppet(args.photo, anim, live=_settings(args, LiveSettings))  # no face: fails before the stream
     interrupted = False
     try:
@@ -293,6 +296,20 @@ def _puppet(args: argparse.Namespace) -> int:
         print("error: no frames were animated", file=sys.stderr)
         return 2
     return 130 if interrupted else 0
+
+
+NO_WATERMARK_HELP = ("do not mark the output with faceanim's invisible watermark (it is on by default so that "
+                     "an animated face can be told from a real one; the run's record says it was off)")
+
+
+def _verify(args: argparse.Namespace) -> int:
+    verdicts = [verify_file(path, frames=args.frames) for path in args.files]
+    for v in verdicts:
+        if v.error and not args.json:
+            print(f"faceanim verify: error: {v.line()}", file=sys.stderr)
+        else:
+            print(json.dumps(v.to_dict()) if args.json else v.line())
+    return 2 if any(v.error for v in verdicts) else 0
 
 
 def _train_animator(args: argparse.Namespace) -> int:
@@ -490,6 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --driving: what tracks the driving face")
     _add_settings(p, AnimationSettings)
     p.add_argument("-o", "--output", required=True, help="output video (.mp4, .avi or .gif)")
+    p.add_argument("--no-watermark", action="store_true", help=NO_WATERMARK_HELP)
     p.set_defaults(func=_animate)
 
     p = sub.add_parser("puppet", help="a webcam or a video drives the face in a photo live, frame by frame")
@@ -505,7 +523,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=None,
                    help="write the animated frames to this video (.mp4, .avi or .gif) as they are made; without "
                         "it the stream runs and its speed is printed (this OpenCV has no window to show it in)")
+    p.add_argument("--no-watermark", action="store_true", help=NO_WATERMARK_HELP)
     p.set_defaults(func=_puppet)
+
+    p = sub.add_parser("verify", help="is a file marked as made by faceanim? (the invisible watermark)")
+    p.add_argument("files", nargs="+", metavar="FILE", help="images or videos")
+    p.add_argument("--frames", type=argtype("max_frames"), default=24,
+                   help="video frames read, evenly spaced (default: 24)")
+    p.add_argument("--json", action="store_true", help="one JSON object per file")
+    p.set_defaults(func=_verify)
 
     p = sub.add_parser("info", help="version, data folder and datasets found, backends")
     p.set_defaults(func=_info)

@@ -180,6 +180,7 @@ ENTRY_POINTS: dict[str, tuple[str, list[str]]] = {
     "emoji": ("video", ["emoji", "{input}", "--detector", "haar", "--max-frames", "3", "-o", "{out}", "--log",
                         "{log}"]),
     "log_show": ("any", ["log", "show", "{input}"]),
+    "verify": ("any", ["verify", "{input}", "--frames", "3"]),
 }
 
 #: ``(entry point, extra argv)`` with a bad setting each: every one must exit 2 before any work.

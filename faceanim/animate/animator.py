@@ -142,11 +142,15 @@ class Animation:
     def to_arrays(self, full: bool = True) -> np.ndarray:
         return self.frames if full and self.frames is not None else self.crops
 
-    def save(self, path: str | os.PathLike, full: bool = True, fps: float | None = None) -> Path:
-        """Write mp4, avi or gif (atomically)."""
+    def save(self, path: str | os.PathLike, full: bool = True, fps: float | None = None,
+             provenance: bool = True) -> Path:
+        """Write mp4, avi or gif (atomically), each frame marked with faceanim's invisible watermark
+        (``provenance=False``: unmarked)."""
         from ..io import write_video
+        from ..provenance import Marker
 
-        return write_video(path, list(self.to_arrays(full)), fps=fps or self.fps)
+        mark = Marker(path, provenance)
+        return write_video(path, [mark(f) for f in self.to_arrays(full)], fps=fps or self.fps)
 
     def strip(self, n: int = 5, full: bool = False) -> np.ndarray:
         """``n`` evenly spaced frames side by side (a key-frame strip for reports)."""
@@ -286,6 +290,8 @@ class Animator:
             None: the default one, made when first needed.
         calibration: weights name of the per-emotion intensity calibration, an
             :class:`IntensityCalibration`, or None (intensity 1 = the mean measured apex).
+        provenance: mark every file written (MP4, AVI, GIF) with faceanim's invisible watermark (on by
+            default; :mod:`faceanim.provenance`; False turns it off and the output's ``info`` says so).
 
     >>> import tempfile
     >>> from pathlib import Path
@@ -301,7 +307,7 @@ class Animator:
                  motion: str | EmotionMotion = "emotion_motion", predictor: str | KeypointGRU | None = "keypoint_gru",
                  settings: AnimationSettings | None = None, detector: str = "mtcnn",
                  texture: str | ExpressionTexture | None = "emotion_texture", recognizer=None,
-                 calibration: str | IntensityCalibration | None = "emotion_calibration"):
+                 calibration: str | IntensityCalibration | None = "emotion_calibration", provenance: bool = True):
         self.refiner = _load_or(refiner, Refiner.load)
         self.motion = _load_or(motion, EmotionMotion.load)
         self.predictor = _load_or(predictor, load_keypoint_gru)
@@ -312,6 +318,8 @@ class Animator:
         self.settings = (settings or AnimationSettings(texture=1.0 if self.texture is not None else 0.0,
                                                        calibrated=self.calibration is not None)).validate()
         self.detector = detector
+        #: mark every file this animator writes with the invisible watermark (:mod:`faceanim.provenance`)
+        self.provenance = bool(provenance)
         self._pipe = None
         self._recognizer = recognizer
 
@@ -519,6 +527,8 @@ class Animator:
             info["skipped"] = s.skipped
         if s.lost:
             info["no_face_frames"] = s.lost
+        if "provenance" in s.info:
+            info["provenance"] = s.info["provenance"]
         if saved:
             return SavedAnimation(path=s.output, frames=s.frames, fps=puppet.fps,
                                   size=puppet.last_size, info=info)
@@ -647,15 +657,18 @@ class Animator:
         already at ``output`` is replaced only when every frame is written)."""
         from .._atomic import check_output
         from ..io import VideoWriter
+        from ..provenance import Marker
 
         check_output(output, inputs=inputs, suffixes=(".mp4", ".avi", ".gif"), what="animation")
+        mark = Marker(output, self.provenance)
         n, size = 0, None
         with VideoWriter(output, fps=fps) as out:
             for f in frames:
                 image = f.frame if full and f.frame is not None else f.crop
-                out.write(image)
+                out.write(mark(image))
                 n, size = n + 1, image.shape[:2]
-        return SavedAnimation(path=Path(output), frames=n, fps=float(fps), size=size or (0, 0), info=info or {})
+        return SavedAnimation(path=Path(output), frames=n, fps=float(fps), size=size or (0, 0),
+                              info={**(info or {}), **mark.info()})
 
 
 class FrameRenderer:

@@ -381,8 +381,13 @@ class Puppet:
         if reader is not None:
             self.fps = float(fps)
         self._restart()
+        from ..provenance import Marker
+
         writer = VideoWriter(output, fps=self.fps) if output is not None else None
+        mark = Marker(output, self.animator.provenance)
         self.summary = LiveSummary(output=Path(output) if output is not None else None)
+        if output is not None:
+            self.summary.info.update(mark.info())
         self._times = []
         t_start = time.perf_counter()
         failure: BaseException | None = None
@@ -402,7 +407,7 @@ class Puppet:
                 shown = out.image if full else out.crop
                 self.last_size = shown.shape[:2]
                 if writer is not None:
-                    writer.write(shown)
+                    writer.write(mark(shown))
                 yield out
         except KeyboardInterrupt:
             self.summary.ended = "stopped (Ctrl-C)"
@@ -445,7 +450,7 @@ class Puppet:
         s.fps = round(s.frames / seconds, 2) if seconds > 0 and s.frames else 0.0
         if len(times):
             s.ms_median, s.ms_p95 = round(float(np.median(times)), 2), round(float(np.percentile(times, 95)), 2)
-        s.info = {"tracker": self.live.tracker, "mode": self.live.mode, "refiner": (
+        s.info = {**s.info, "tracker": self.live.tracker, "mode": self.live.mode, "refiner": (
             self.animator.refiner.name if self.settings.refine and self.animator.refiner is not None else "off"),
             "refine_window": self.settings.refine_window, "keypoints": self.settings.keypoints}
 
@@ -472,31 +477,25 @@ class _Prefetch:
         self._thread.start()
 
     def _fill(self, items) -> None:
-        import queue
-
         try:
             for item in items:
-                while not self._stop.is_set():
-                    try:
-                        self._q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if self._stop.is_set():
+                if not self._put(item):
                     return
             self._put(self._END)
         except BaseException as exc:  # handed to the consumer, raised there
             self._put(exc)
 
-    def _put(self, item) -> None:
+    def _put(self, item) -> bool:
+        """Queue ``item``, waiting for room; False when the consumer stopped first."""
         import queue
 
         while not self._stop.is_set():
             try:
                 self._q.put(item, timeout=0.1)
-                return
+                return True
             except queue.Full:
                 continue
+        return False
 
     def __iter__(self):
         while True:
