@@ -97,7 +97,8 @@ def test_the_webcam_drives_the_photo_live_in_jupyterlab(tmp_path):
         slider = next(i for i, el in enumerate(driver.find_elements(By.CSS_SELECTOR, harness.WIDGETS))
                       if "keypoints" in (el.text or ""))
         page.change(slider, camera)
-        moved = _wait(driver, lambda s: "keypoints=68" not in s["settings"] and s["frames"] > later["frames"], 60,
+        moved = _wait(driver, lambda s: "keypoints=68" not in s["settings"] and s["frames"] > later["frames"]
+                      and s["width"] > 0, 60,
                       "frames made with the new keypoint count")
         report["after_slider"] = moved["settings"]
         # side by side: the frames get the driver beside the photo (wider)
