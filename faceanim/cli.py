@@ -206,7 +206,7 @@ def _emoji(args: argparse.Namespace) -> int:
     check_run_paths(source, args.output, args.log)  # before any model loads
     stream = EmotionStream(settings=_settings(args, StreamSettings))
     result = stream.run(source, output=args.output, log=args.log, step=args.every, max_frames=args.max_frames,
-                        progress=sys.stderr.isatty())
+                        progress=sys.stderr.isatty(), blur_others=args.blur_others, subject=args.subject)
     print(result)
     if len(result.readings):
         print(result.summary().drop(columns=["run_id"]).round(3).to_string(index=False))
@@ -252,7 +252,7 @@ def _animate(args: argparse.Namespace) -> int:
     read_image(args.photo)  # a bad photo fails here, before any model loads
     settings = _settings(args, AnimationSettings)
     anim = Animator(refiner="animator_refiner" if settings.refine else None, settings=settings,
-                    provenance=not args.no_watermark)
+                    **_provenance(args))
     progress = sys.stderr.isatty()
     if args.emotion is not None:
         saved = anim.emotion(args.photo, args.emotion, intensity=args.intensity, frames=args.frames, fps=args.fps,
@@ -275,7 +275,7 @@ def _puppet(args: argparse.Namespace) -> int:
     read_image(args.photo)  # a bad photo fails here, before any model loads
     settings = _settings(args, AnimationSettings)
     anim = Animator(refiner="animator_refiner" if settings.refine else None, settings=settings,
-                    provenance=not args.no_watermark)
+                    **_provenance(args))
     puppet = Puppet(args.photo, anim, live=_settings(args, LiveSettings))  # no face: fails before the stream
     interrupted = False
     try:
@@ -298,12 +298,46 @@ def _puppet(args: argparse.Namespace) -> int:
     return 130 if interrupted else 0
 
 
-NO_WATERMARK_HELP = ("do not mark the output with faceanim's invisible watermark (it is on by default so that "
-                     "an animated face can be told from a real one; the run's record says it was off)")
+NO_WATERMARK_HELP = ("do not mark the output with faceanim's invisible watermark nor sign it (both are on by "
+                     "default so that an animated face can be told from a real one; the run's record says they "
+                     "were off)")
+
+
+def _add_provenance(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-watermark", action="store_true", help=NO_WATERMARK_HELP)
+    p.add_argument("--label", action="store_true",
+                   help="also put a small visible 'AI-animated (faceanim)' label in the corner of every frame")
+    p.add_argument("--no-sign", action="store_true",
+                   help="do not sign the output with C2PA content credentials (signed by default once "
+                        "`faceanim keys init` has made a key)")
+
+
+def _provenance(args: argparse.Namespace) -> dict:
+    return {"provenance": not args.no_watermark, "label": args.label, "sign": False if args.no_sign else "auto"}
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from .credentials import init_keys, key_dir, load_keys
+
+    if args.action == "init":
+        made = init_keys(name=args.name, force=args.force)
+        print(f"made {made.line()}")
+        print("every file the animator writes is now signed with it (C2PA); keep the folder private")
+        return 0
+    info = load_keys()
+    if info is None:
+        raise FaceanimError(f"no signing key in {key_dir()}; make one with `faceanim keys init`")
+    print(info.line())
+    return 0
 
 
 def _verify(args: argparse.Namespace) -> int:
-    verdicts = [verify_file(path, frames=args.frames) for path in args.files]
+    detector = None
+    if args.detect:
+        from .forensics import AnimatedFaceDetector
+
+        detector = AnimatedFaceDetector.load()
+    verdicts = [verify_file(path, frames=args.frames, detect=detector) for path in args.files]
     for v in verdicts:
         if v.error and not args.json:
             print(f"faceanim verify: error: {v.line()}", file=sys.stderr)
@@ -328,6 +362,15 @@ def _evaluate_animation(args: argparse.Namespace) -> int:
     print(ev)
     for k, v in ev.metrics.get("targets", {}).items():
         print(f"  {'reached' if v else 'MISSED '} {k}")
+    return 0
+
+
+def _card(args: argparse.Namespace) -> int:
+    from .report.card import write_model_card
+
+    if args.output:
+        check_output(args.output, suffixes=(".md",), what="model card")
+    print(f"wrote {write_model_card(args.output)}")
     return 0
 
 
@@ -414,7 +457,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("emoji", help="annotate a video (or webcam index) with emotions and emoji; log to SQLite")
     p.add_argument("video", help="video file, or a webcam index such as 0")
     p.add_argument("-o", "--output", help="annotated video to write (.mp4, .avi or .gif)")
-    p.add_argument("--log", help="SQLite file for every reading (created on demand)")
+    p.add_argument("--log", help="SQLite file for every reading (created on demand; readings only, no images)")
+    p.add_argument("--blur-others", action="store_true",
+                   help="in the annotated video, pixelate and blur every face but the subject's")
+    p.add_argument("--subject", type=argtype("face_id", optional=True), default=None,
+                   help="with --blur-others: the face id to keep (default: the largest face when first seen)")
     _add_settings(p, StreamSettings)
     p.add_argument("--every", type=argtype("every"), default=1, help="analyse every N-th frame")
     p.add_argument("--max-frames", type=argtype("max_frames", optional=True), default=None,
@@ -507,7 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --driving: what tracks the driving face")
     _add_settings(p, AnimationSettings)
     p.add_argument("-o", "--output", required=True, help="output video (.mp4, .avi or .gif)")
-    p.add_argument("--no-watermark", action="store_true", help=NO_WATERMARK_HELP)
+    _add_provenance(p)
     p.set_defaults(func=_animate)
 
     p = sub.add_parser("puppet", help="a webcam or a video drives the face in a photo live, frame by frame")
@@ -523,15 +570,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=None,
                    help="write the animated frames to this video (.mp4, .avi or .gif) as they are made; without "
                         "it the stream runs and its speed is printed (this OpenCV has no window to show it in)")
-    p.add_argument("--no-watermark", action="store_true", help=NO_WATERMARK_HELP)
+    _add_provenance(p)
     p.set_defaults(func=_puppet)
 
-    p = sub.add_parser("verify", help="is a file marked as made by faceanim? (the invisible watermark)")
+    p = sub.add_parser("keys", help="the signing key for content credentials (C2PA): make it once, or show it")
+    p.add_argument("action", choices=("init", "show"))
+    p.add_argument("--name", default="faceanim user", help="who signs (a person or an organisation)")
+    p.add_argument("--force", action="store_true", help="with init: make a new key (the old one is moved aside)")
+    p.set_defaults(func=_keys)
+
+    p = sub.add_parser("verify", help="is a file made by faceanim? (the invisible watermark and the C2PA credentials)")
     p.add_argument("files", nargs="+", metavar="FILE", help="images or videos")
     p.add_argument("--frames", type=argtype("max_frames"), default=24,
                    help="video frames read, evenly spaced (default: 24)")
     p.add_argument("--json", action="store_true", help="one JSON object per file")
+    p.add_argument("--detect", action="store_true",
+                   help="also score the faces with the animated-face detector (pixels only, no mark needed)")
     p.set_defaults(func=_verify)
+
+    p = sub.add_parser("card", help="re-make the model card (reports/model_card.md) from the metrics files")
+    p.add_argument("-o", "--output", default=None, help="where to write it (default: reports/model_card.md)")
+    p.set_defaults(func=_card)
 
     p = sub.add_parser("info", help="version, data folder and datasets found, backends")
     p.set_defaults(func=_info)

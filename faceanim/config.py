@@ -46,6 +46,11 @@ DATASETS: dict[str, dict[str, str]] = {
         "path": "face_videos/stills",
         "how": "Portrait photos in $FACEANIM_DATA/face_videos/stills/.",
     },
+    "mead": {
+        "path": "mead/clips",
+        "how": "MEAD emotional talking-face clips (Wang et al. 2020, research use): <actor>_front_<emotion>_"
+        "level<L>_<n>.mp4 (and eamm_<emotion>.mp4) in $FACEANIM_DATA/mead/clips/.",
+    },
 }
 
 

@@ -485,10 +485,13 @@ class VideoWriter:
     True
     """
 
-    def __init__(self, path: str | os.PathLike, fps: float = 25.0, quality: int = 20):
+    def __init__(self, path: str | os.PathLike, fps: float = 25.0, quality: int = 20,
+                 metadata: dict[str, str] | None = None):
         from .limits import check
 
         self.path = Path(path)
+        #: container tags (MP4/AVI: ``comment``, ``title`` ...; GIF: ``comment``), written with the file
+        self.metadata = dict(metadata or {})
         suffix = self.path.suffix.lower()
         if suffix not in (".mp4", ".avi", ".gif"):
             raise MediaError(f"cannot write video {self.path}: use .mp4, .avi or .gif")
@@ -564,6 +567,7 @@ class VideoWriter:
         self._stream = self._container.add_stream(codec, rate=rate)
         self._stream.width, self._stream.height = w, h
         self._stream.pix_fmt = "yuv420p"
+        self._container.metadata.update(self.metadata)
         if codec == "libx264":
             self._stream.options = {"crf": str(self.quality), "preset": "veryfast"}
             if w * h > LOOKAHEAD_MAX_PIXELS:
@@ -577,8 +581,10 @@ class VideoWriter:
         """Finish the temporary file (encoder flushed, container closed)."""
         if self._suffix == ".gif":
             first, *rest = self._gif_frames
+            extra = {"comment": self.metadata["comment"]} if self.metadata.get("comment") else {}
             self._guard(lambda: first.save(self._tmp, save_all=True, append_images=rest, loop=0,
-                                           duration=max(20, int(round(1000 / self.fps))), optimize=False))
+                                           duration=max(20, int(round(1000 / self.fps))), optimize=False,
+                                           **extra))
             self._gif_frames = []
         else:
             def flush():
@@ -659,9 +665,10 @@ class VideoWriter:
             self.abort()
 
 
-def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float = 25.0) -> Path:
-    """Write an iterable of RGB frames to mp4, avi or gif (atomically)."""
-    with VideoWriter(path, fps=fps) as out:
+def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float = 25.0,
+                metadata: dict[str, str] | None = None) -> Path:
+    """Write an iterable of RGB frames to mp4, avi or gif (atomically), with container ``metadata``."""
+    with VideoWriter(path, fps=fps, metadata=metadata) as out:
         for image in frames:
             out.write(image)
     return Path(path)

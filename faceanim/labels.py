@@ -40,7 +40,8 @@ class Emotion(str, Enum):
 
 
 #: other datasets' words for our names: CK+ and FER+ use nouns ("anger", "happiness", "sadness")
-ALIASES = {"anger": "angry", "happiness": "happy", "sadness": "sad", **{e: e for e in EMOTIONS}}
+ALIASES = {"anger": "angry", "happiness": "happy", "sadness": "sad", "disgusted": "disgust", "surprised": "surprise",
+           "fearful": "fear", **{e: e for e in EMOTIONS}}
 
 
 def to_emotion(name: str) -> str:

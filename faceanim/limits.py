@@ -91,6 +91,7 @@ LIMITS: dict[str, Limit] = {
     # faces and emotions
     "threshold": Limit("threshold", 0, 1),
     "min_score": Limit("min_score", 0, 1),
+    "face_id": Limit("face id", 0, 10**6, integer=True, hint=" (the #N on a face in the annotated video)"),
     "stride": Limit("stride", 1, 10_000, integer=True, hint=" (run the detector every N frames)"),
     "smoothing": Limit("smoothing", 0, 1, high_open=True, hint=" (0 is off)"),
     "hysteresis": Limit("hysteresis", 0, 1),

@@ -1,12 +1,19 @@
 """An invisible watermark that marks images and video frames as made by faceanim, and reads it back.
 
-The method is the one ``invisible-watermark`` calls ``dwtDctSvd`` (a Haar wavelet's low band of the
-colour channel U, cut in 4x4 blocks; each block's DCT's largest singular value quantised to carry one
-bit), written here vectorised (one batched SVD per frame instead of a Python loop per block: a few ms
-for a 512 px frame instead of about 100) and with what a video needs on top: the bits are laid out in a
-2-D tile repeated over the frame, led by a 16-bit sync word, so :func:`read_watermark` finds the mark
-again after a crop (any offset) or a resize (it tries the scales a frame is commonly resized by), and
-says how sure it is. ``bench/bench_provenance.py`` measures what it survives and what it costs.
+The mark lives in the luma (brightness) channel, where video codecs keep the most: the frame is cut in
+16x16 px blocks, and each block carries one bit three times, on three smooth zero-mean patterns (a
+sine wave across the block under a half-sine window, horizontally, vertically and both: they vanish at
+the block's edges, so no block edge shows, and being zero-mean a change of brightness or contrast
+leaves them alone). The bit is written by quantisation (QIM, with a per-cell dither from a fixed key)
+of the block's projection on each pattern, and read back softly (how far each projection sits from
+the lattice of either bit, averaged over the three patterns and every repeat of the tile). The 48
+bits form a 6x8-block tile repeated over the frame, led by a 16-bit sync word, so
+:func:`read_watermark` finds the mark again after a crop (it tries every pixel offset of the block
+grid, from one correlation map per pattern) or a resize (it tries the scales a frame is commonly
+resized by), and says how sure it is. ``bench/bench_provenance.py`` measures what it survives (H.264
+re-encoding, half size, a 10% crop, JPEG 75, a GIF palette), how often it fires on real faces and
+what it costs (ms and PSNR); an earlier version in the colour channel U (invisible-watermark's
+``dwtDctSvd``, vectorised) is what it replaced: H.264 and JPEG 75 erased that one.
 
 Payload (48 bits, :func:`payload_bits`): the sync word, a format number, the faceanim version (major,
 minor) and a 16-bit output id, so a found mark names the tool, its version and which output it came from.
@@ -24,32 +31,44 @@ import numpy as np
 from .errors import MediaError
 
 __all__ = ["WATERMARK_STEP", "SYNC", "FOUND_AT", "Watermark", "WatermarkReading", "Marker", "embed_watermark",
-           "read_watermark", "payload_bits", "parse_payload", "output_id", "verify_file", "FileVerdict"]
+           "read_watermark", "payload_bits", "parse_payload", "output_id", "verify_file", "FileVerdict",
+           "add_label", "LABEL_TEXT", "CONSENT"]
 
-#: QIM step on the blocks' largest singular value (invisible-watermark's default for U: 36)
-WATERMARK_STEP = 36.0
+#: QIM step on each block's projections (luma units of a unit-norm 16x16 pattern). 64 costs about 42 dB
+#: PSNR; bench/bench_provenance.py measured what each step survives (80 and 96 survive H.264 CRF 35
+#: better, at 40 and 39 dB, and the pattern begins to show on flat skin)
+WATERMARK_STEP = 64.0
 #: the sync word every mark starts with (16 bits)
 SYNC = 0xFA2C
-_FORMAT = 1
+_FORMAT = 2  # 1 was the colour-channel (U) mark
 _TILE = (6, 8)  # rows x columns of blocks per tile: 48 bits
 _BITS = _TILE[0] * _TILE[1]
-_BLOCK = 4  # block side in the low band (8 px of the frame)
-#: how sure a reading must be to count as found (mean |2 * vote - 1| over the 48 bits). In
-#: bench/bench_provenance.py no real face frame matched the sync word at all (confidence 0.0), and our
-#: frames as written read 0.81 on average, but 0.5 or less after JPEG 75 or H.264 re-encoding
-FOUND_AT = 0.5
+_N = 16  # block side, px
+#: how sure a reading must be to count as found (mean |soft bit| over the 48 bits, 0 = noise, 1 = every
+#: block on its lattice point). In bench/bench_provenance.py real face frames read 0.25 at most (when a
+#: sync word matched by chance at all), our frames as written about 0.8, after H.264 CRF 28 about 0.45
+FOUND_AT = 0.35
 _SCALES = (1.0, 2.0, 1.5, 4.0 / 3.0, 1.25, 0.5)
-_SURE = 0.75  # a reading this clear ends the search
+_SURE = 0.6  # a reading this clear ends the search
+_MIN_SIDE = 96  # a tile is 96 x 128 px
 
 
-def _dct_matrix(n: int = _BLOCK) -> np.ndarray:
-    k = np.arange(n)[:, None]
-    m = np.cos(np.pi * (2 * np.arange(n)[None] + 1) * k / (2 * n)) * np.sqrt(2.0 / n)
-    m[0] /= np.sqrt(2.0)
-    return m
+def _patterns() -> np.ndarray:
+    n = np.arange(_N) + 0.5
+    window, wave = np.sin(np.pi * n / _N), np.sin(2 * np.pi * n / _N)
+    p = np.stack([np.outer(window, wave), np.outer(wave, window), np.outer(wave, wave)]).astype(np.float32)
+    return p / np.sqrt((p ** 2).sum((1, 2), keepdims=True))
 
 
-_D = _dct_matrix()
+_PATTERNS = _patterns()
+_K = len(_PATTERNS)
+_DITHER = np.random.default_rng(0xFACE).random((*_TILE, _K)).astype(np.float32)
+_SYNC_BITS = np.array([(SYNC >> (15 - i)) & 1 for i in range(16)], bool)
+_PHASES = [(ty, tx) for ty in range(_TILE[0]) for tx in range(_TILE[1])]
+# for each tile phase: the read cells in payload order, and the dither each read cell then carries
+_PERM = np.stack([np.roll(np.arange(_BITS).reshape(_TILE), (-ty, -tx), (0, 1)).reshape(-1) for ty, tx in _PHASES])
+_COS = np.stack([np.roll(np.cos(2 * np.pi * _DITHER), p, (0, 1)) for p in _PHASES])
+_SIN = np.stack([np.roll(np.sin(2 * np.pi * _DITHER), p, (0, 1)) for p in _PHASES])
 
 
 def output_id(text: str) -> int:
@@ -76,46 +95,24 @@ def parse_payload(bits: np.ndarray) -> dict | None:
             "output_id": f"{word & 0xFFFF:04x}"}
 
 
-def _top_singular(c: np.ndarray, iterations: int = 6):
-    """Largest singular value and its vectors of every ``(..., 4, 4)`` block, by power iteration on
-    ``C^T C`` (the DC term dominates a low-band block, so a few steps converge; a full batched SVD costs
-    ten times as much)."""
-    ctc = np.swapaxes(c, -1, -2) @ c
-    v = np.full((*c.shape[:-1], 1), 0.5, np.float32)
-    for _ in range(iterations):
-        v = ctc @ v
-        v /= np.sqrt((v * v).sum(-2, keepdims=True)) + 1e-12
-    cv = (c @ v)[..., 0]
-    v = v[..., 0]
-    s0 = np.linalg.norm(cv, axis=-1)
-    return s0, cv / (s0[..., None] + 1e-12), v
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 Y (as OpenCV computes it, rounded to integers: a +-0.5 error, far below the QIM step)."""
+    import cv2
+
+    return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY).astype(np.float32)
 
 
-def _u_channel(rgb: np.ndarray) -> np.ndarray:
-    r, g, b = (rgb[..., i].astype(np.float32) for i in range(3))
-    return -0.14713 * r - 0.28886 * g + 0.436 * b + 128.0  # BT.601 U, as OpenCV's RGB2YUV
-
-
-def _blocks(low: np.ndarray, oy: int = 0, ox: int = 0):
-    """``(rows, cols, 4, 4)`` blocks of the low band from offset (oy, ox)."""
-    h, w = low.shape
-    rows, cols = (h - oy) // _BLOCK, (w - ox) // _BLOCK
-    sub = low[oy:oy + rows * _BLOCK, ox:ox + cols * _BLOCK]
-    return sub.reshape(rows, _BLOCK, cols, _BLOCK).transpose(0, 2, 1, 3), rows, cols
-
-
-def _low_band(u: np.ndarray) -> np.ndarray:
-    """Haar LL band (orthonormal: the sum of each 2x2 over 2) of an even-sized array."""
-    h, w = u.shape[0] // 2 * 2, u.shape[1] // 2 * 2
-    x = u[:h, :w]
-    return (x[0::2, 0::2] + x[0::2, 1::2] + x[1::2, 0::2] + x[1::2, 1::2]) / 2.0
+def _tiled(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    reps = (-(-rows // _TILE[0]), -(-cols // _TILE[1])) + (1,) * (a.ndim - 2)
+    return np.tile(a, reps)[:rows, :cols]
 
 
 @dataclass
 class WatermarkReading:
     """What :func:`read_watermark` found: ``found`` when the sync word matched and ``confidence``
     (0 = noise, 1 = every block agrees) reached :data:`FOUND_AT`; ``payload`` its fields (tool,
-    version, output id); where the tile started (``offset``, frame pixels) and the scale tried."""
+    version, output id); where the block grid started (``offset``, px of the frame as resized by
+    ``scale``)."""
 
     found: bool
     confidence: float
@@ -132,51 +129,65 @@ class Watermark:
         if bits.shape != (_BITS,):
             raise MediaError(f"a watermark payload is {_BITS} bits, got {bits.shape}")
         self.bits, self.step = bits, float(step)
-        self._tile = bits.reshape(_TILE)
+        self._tile = bits.reshape(_TILE).astype(np.float32)[..., None]
 
     def embed(self, rgb: np.ndarray) -> np.ndarray:
-        """``rgb (H, W, 3)`` uint8 with the mark in its colour (U) channel; at least 64 px a side."""
+        """``rgb (H, W, 3)`` uint8 with the mark in its brightness; frames under 96 px a side are too
+        small to carry it and come back unchanged."""
         rgb = np.asarray(rgb)
-        h, w = rgb.shape[:2]
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise MediaError(f"the watermark goes on RGB uint8 frames, got {rgb.dtype} {rgb.shape}")
-        if min(h, w) < 64:
-            return rgb.copy()  # too small to carry 48 bits: left as it is (read_watermark finds nothing)
-        low = _low_band(_u_channel(rgb)).astype(np.float32)
-        blocks, rows, cols = _blocks(low)
-        c = _D @ blocks @ _D.T  # DCT of every block
-        s0, u1, v1 = _top_singular(c)
-        tile = np.tile(self._tile, (-(-rows // _TILE[0]), -(-cols // _TILE[1])))[:rows, :cols]
-        target = (np.floor(s0 / self.step) + 0.25 + 0.5 * tile) * self.step
-        delta = (target - s0)[..., None, None] * (u1[..., :, None] * v1[..., None, :])  # rank-1 change of s0
-        d_blocks = (_D.T @ delta @ _D).astype(np.float32)  # back from the DCT
-        rb, cb = rows * _BLOCK, cols * _BLOCK
-        d_low = d_blocks.transpose(0, 2, 1, 3).reshape(rb, cb) / 2.0
-        # the LL change spread over each 2x2 (inverse orthonormal Haar); only U changes: G and B move by
-        # -0.395 and +2.032 times dU (BT.601, so Y and V stay as they were)
-        du = np.broadcast_to(d_low[:, None, :, None], (rb, 2, cb, 2)).reshape(2 * rb, 2 * cb)
+        h, w = rgb.shape[:2]
+        if min(h, w) < _MIN_SIDE:
+            return rgb.copy()
+        rows, cols = h // _N, w // _N
+        flat = _PATTERNS.reshape(_K, _N * _N)
+        blocks = _luma(rgb[:rows * _N, :cols * _N]).reshape(rows, _N, cols, _N).transpose(0, 2, 1, 3)
+        # einsum, not @: numpy's BLAS would wake its own threads, which then spin against torch's
+        # (measured: the live refiner at half speed)
+        v = np.einsum("nk,jk->nj", blocks.reshape(rows * cols, _N * _N), flat).reshape(rows, cols, _K) / self.step
+        v -= _tiled(_DITHER, rows, cols)
+        target = np.floor(v) + 0.25 + 0.5 * _tiled(self._tile, rows, cols)  # the bit's lattice point
+        target = np.where(target - v > 0.5, target - 1, np.where(v - target > 0.5, target + 1, target))
+        change = np.einsum("nj,jk->nk", ((target - v) * self.step).reshape(rows * cols, _K), flat)
+        change = change.reshape(rows, cols, _N, _N)
+        # one whole-number change on R, G and B alike (Y moves by it, U and V do not), added and taken
+        # away with OpenCV's saturating uint8 arithmetic (a tenth of numpy's int16 round trip)
+        import cv2
+
+        change = change.transpose(0, 2, 1, 3).reshape(rows * _N, cols * _N)
+        up = cv2.cvtColor(np.clip(change + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2RGB)
+        down = cv2.cvtColor(np.clip(0.5 - change, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2RGB)
         out = rgb.copy()
-        for ch, k in ((1, -0.39465), (2, 2.03211)):
-            region = out[:2 * rb, :2 * cb, ch]
-            region[...] = np.clip(region + k * du + 0.5, 0, 255).astype(np.uint8)
+        region = out[:rows * _N, :cols * _N]
+        region[...] = cv2.subtract(cv2.add(np.ascontiguousarray(region), up), down)
         return out
 
     @staticmethod
-    def votes(rgb: np.ndarray, offsets=None) -> list[tuple[np.ndarray, tuple[int, int]]]:
-        """Per tile position, the share of blocks reading 1 (``(6, 8)``), for each low-band offset and
-        tile phase: the raw material :func:`read_watermark` searches."""
-        u = _low_band(_u_channel(np.asarray(rgb)))
-        out = []
-        for oy, ox in offsets or [(y, x) for y in range(_BLOCK) for x in range(_BLOCK)]:
-            blocks, rows, cols = _blocks(u, oy, ox)
-            if rows < _TILE[0] or cols < _TILE[1]:
-                continue
-            s0 = _top_singular((_D @ blocks.astype(np.float32) @ _D.T).astype(np.float32))[0]
-            bit = ((s0 % WATERMARK_STEP) > WATERMARK_STEP * 0.5).astype(np.float32)
-            r6, c8 = rows // _TILE[0] * _TILE[0], cols // _TILE[1] * _TILE[1]
-            acc = bit[:r6, :c8].reshape(r6 // _TILE[0], _TILE[0], c8 // _TILE[1], _TILE[1]).mean((0, 2))
-            out.append((acc, (oy, ox)))
-        return out
+    def soft_maps(rgb: np.ndarray, step: float = WATERMARK_STEP) -> tuple[np.ndarray, np.ndarray]:
+        """``sin`` and ``cos`` of 2 pi times every pixel's projection (block at that top-left corner)
+        on each pattern, over the step: ``(H, W, 3)`` each; a block's soft bit is read off them."""
+        import cv2
+
+        y = _luma(np.asarray(rgb))
+        r = np.stack([cv2.filter2D(y, -1, k, anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)
+                      for k in _PATTERNS], -1) * (2 * np.pi / step)
+        return np.sin(r), np.cos(r)
+
+    @staticmethod
+    def cells(sin_map: np.ndarray, cos_map: np.ndarray, p: int, q: int) -> np.ndarray | None:
+        """For the block grid starting at pixel (p, q): the tile's soft bits at each of the 48 phases,
+        in payload order, ``(48, 48)``; None when the frame holds no whole tile from there."""
+        h, w = sin_map.shape[:2]
+        r6 = (h - p) // _N // _TILE[0] * _TILE[0]
+        c8 = (w - q) // _N // _TILE[1] * _TILE[1]
+        if r6 == 0 or c8 == 0:
+            return None
+        shape = (r6 // _TILE[0], _TILE[0], c8 // _TILE[1], _TILE[1], _K)
+        a = sin_map[p:p + _N * r6:_N, q:q + _N * c8:_N].reshape(shape).mean((0, 2))
+        b = cos_map[p:p + _N * r6:_N, q:q + _N * c8:_N].reshape(shape).mean((0, 2))
+        acc = (b[None] * _SIN - a[None] * _COS).mean(-1)  # -sin(2 pi (c - d)), per cell and phase
+        return acc.reshape(len(_PHASES), _BITS)[np.arange(len(_PHASES))[:, None], _PERM]
 
 
 def embed_watermark(rgb: np.ndarray, version: str, out_id: int) -> np.ndarray:
@@ -187,8 +198,9 @@ def embed_watermark(rgb: np.ndarray, version: str, out_id: int) -> np.ndarray:
 def read_watermark(rgb: np.ndarray, scales=_SCALES) -> WatermarkReading:
     """Look for the mark in a frame (RGB uint8) that may have been re-encoded, resized or cropped since.
 
-    For each scale tried (the frame resized back by it) and each block offset, the tile is read at each
-    of its 48 phases; the phase whose bits start with the sync word and agree most is the reading."""
+    For each scale tried (the frame resized back by it) and each of the 256 pixel offsets of the block
+    grid, the tile is read at each of its 48 phases; the phase whose bits start with the sync word and
+    agree most is the reading."""
     import cv2
 
     rgb = np.asarray(rgb)
@@ -196,58 +208,125 @@ def read_watermark(rgb: np.ndarray, scales=_SCALES) -> WatermarkReading:
         raise MediaError(f"a watermark is read from RGB frames, got shape {rgb.shape}")
     best = WatermarkReading(False, 0.0, None)
     for scale in scales:
-        if min(rgb.shape[:2]) * scale < 64:  # too small at this scale to hold a tile
+        if min(rgb.shape[:2]) * scale < _MIN_SIDE:
             continue
         img = rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale,
                                                   interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
-        if min(img.shape[:2]) < 64:
-            continue
-        for acc, (oy, ox) in Watermark.votes(img):
-            for py in range(_TILE[0]):
-                for px in range(_TILE[1]):
-                    tile = np.roll(acc, (-py, -px), (0, 1)).reshape(-1)
-                    bits = (tile > 0.5).astype(np.uint8)
-                    payload = parse_payload(bits)
-                    if payload is None:
-                        continue
-                    conf = float(np.abs(2.0 * tile - 1.0).mean())
-                    if conf > best.confidence:
-                        best = WatermarkReading(conf >= FOUND_AT, conf, payload,
-                                                offset=(2 * oy, 2 * ox), scale=scale)
-            if best.confidence >= _SURE:  # no other offset or scale can read it better
-                return best
+        sin_map, cos_map = Watermark.soft_maps(img)
+        for p in range(_N):
+            for q in range(_N):
+                soft = Watermark.cells(sin_map, cos_map, p, q)
+                if soft is None:
+                    continue
+                for k in np.nonzero(((soft[:, :16] > 0) == _SYNC_BITS).all(1))[0]:
+                    payload = parse_payload((soft[k] > 0).astype(np.uint8))
+                    conf = float(np.abs(soft[k]).mean())
+                    if payload is not None and conf > best.confidence:
+                        best = WatermarkReading(conf >= FOUND_AT, conf, payload, offset=(p, q), scale=scale)
+                if best.confidence >= _SURE:  # no other offset or scale can read it better
+                    return best
         if best.found:
             return best
     return best
 
 
+#: the two lines on consent and on the marks, in the README and atop every notebook that animates a photo
+CONSENT = ('**Consent and marks.** Animate only your own face, or a face whose owner has agreed to be animated ('
+           "a child's guardian for a child), and never to deceive anyone. Every file faceanim writes carries an "
+           'invisible watermark and, once `faceanim keys init` has made a key, signed C2PA credentials saying a '
+           'model made it (`faceanim verify FILE` reads both); `--label` adds a visible corner label.')
+#: the visible label's text (``label=True``): what the frame is, in the fewest words
+LABEL_TEXT = "AI-animated (faceanim)"
+
+
+def add_label(rgb: np.ndarray, text: str = LABEL_TEXT) -> np.ndarray:
+    """``rgb`` with a small visible label in its lower right corner (white text on a dark band, sized
+    to the frame: about 3% of its height)."""
+    import cv2
+
+    out = np.ascontiguousarray(np.asarray(rgb)).copy()
+    h, w = out.shape[:2]
+    scale = max(0.3, h / 900)
+    thick = max(1, int(round(scale * 1.5)))
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    pad = max(2, int(4 * scale))
+    x0, y0 = max(0, w - tw - 3 * pad), max(0, h - th - base - 3 * pad)
+    band = out[y0:h - pad, x0:w - pad]
+    band[...] = (0.35 * band).astype(np.uint8)
+    cv2.putText(out, text, (x0 + pad, h - base - 2 * pad), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick,
+                cv2.LINE_AA)
+    return out
+
+
 class Marker:
     """Marks every frame written to one output with the same payload (this faceanim version and an id
-    made from the output's name and the time): ``marker(frame) -> marked frame``."""
+    made from the output's name and the time), adds the visible label when asked, and signs the
+    finished file (:meth:`finish`): ``marker(frame) -> marked frame``.
 
-    def __init__(self, output, enabled: bool = True):
+    ``sign``: "auto" signs with the key from ``faceanim keys init`` when there is one, True requires it,
+    False never signs."""
+
+    def __init__(self, output, enabled: bool = True, label: bool = False, sign: bool | str = "auto"):
         import time
 
         from . import __version__
+        from .credentials import load_keys
 
-        self.enabled = bool(enabled)
+        if sign not in (True, False, "auto"):
+            raise MediaError(f"sign must be True, False or 'auto', got {sign!r}")
+        self.enabled, self.label = bool(enabled), bool(label)
         self.id = output_id(f"{output}:{time.time_ns()}")
         self._mark = Watermark(payload_bits(__version__, self.id))
+        self.keys = load_keys() if enabled and sign else None
+        if sign is True and enabled and self.keys is None:
+            from .credentials import key_dir
+
+            raise MediaError(f"signing was asked for but there is no signing key in {key_dir()}; make one with "
+                             "`faceanim keys init`, or leave signing on auto")
+        self._signed: dict = {}
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        if self.label:
+            rgb = add_label(rgb)
         return self._mark.embed(rgb) if self.enabled else rgb
+
+    def finish(self, path) -> dict:
+        """Sign the finished file at ``path`` (when there is a key and provenance is on); the record."""
+        if self.keys is not None:
+            from .credentials import sign_file
+
+            self._signed = sign_file(path, self.keys, {"output_id": f"{self.id:04x}"})
+        return self.info()
+
+    def metadata(self) -> dict[str, str]:
+        """The container's ``comment`` tag: what was made and which marks it carries (or that they are off)."""
+        from . import __version__
+
+        if not self.enabled:
+            return {"comment": f"made by faceanim {__version__} (an animated face); provenance turned off by the user"}
+        signed = "signed (C2PA)" if self.keys is not None else "not signed"
+        return {"comment": f"made by faceanim {__version__} (an animated face); invisible watermark, output "
+                           f"{self.id:04x}; {signed}"}
 
     def info(self) -> dict:
         """What goes in the output's record (``SavedAnimation.info``)."""
         if not self.enabled:
-            return {"provenance": "off (watermark turned off by the user)"}
-        return {"provenance": {"watermark": "faceanim dwt-dct-svd", "output_id": f"{self.id:04x}"}}
+            return {"provenance": "off (watermark and credentials turned off by the user)",
+                    **({"label": LABEL_TEXT} if self.label else {})}
+        record: dict = {"watermark": "faceanim luma QIM", "output_id": f"{self.id:04x}"}
+        if self.label:
+            record["label"] = LABEL_TEXT
+        record.update(self._signed or {"credentials": "not signed (no key: `faceanim keys init` makes one)"
+                                       if self.keys is None else "pending"})
+        return {"provenance": record}
 
 
 @dataclass
 class FileVerdict:
     """:func:`verify_file`'s answer for one file: frames read and marked, the payload found (the most
-    common), the share of frames carrying it, and ``error`` when the file could not be read at all."""
+    common), the share of frames carrying it, the C2PA ``credentials``
+    (:class:`~faceanim.credentials.CredentialVerdict`), and ``error`` when the file could not be read
+    at all."""
 
     path: str
     kind: str = ""
@@ -256,6 +335,10 @@ class FileVerdict:
     payload: dict | None = None
     confidence: float = 0.0
     error: str = ""
+    credentials: object = None
+    #: with ``verify_file(detect=True)``: the animated-face detector's mean P(animated) over the frames
+    #: that show a face (None: not asked, or no face)
+    animated: float | None = None
 
     @property
     def share(self) -> float:
@@ -268,23 +351,32 @@ class FileVerdict:
     def to_dict(self) -> dict:
         return {"file": self.path, "kind": self.kind, "watermark": self.found, "frames": self.frames,
                 "marked_frames": self.marked, "share": round(self.share, 3), "payload": self.payload,
-                "confidence": round(self.confidence, 3), "error": self.error or None}
+                "confidence": round(self.confidence, 3), "error": self.error or None,
+                "credentials": self.credentials.to_dict() if self.credentials is not None else None,
+                "animated_score": None if self.animated is None else round(self.animated, 3)}
 
     def line(self) -> str:
+        creds = f"; {self.credentials.line()}" if self.credentials is not None else ""
+        if self.animated is not None:
+            creds += (f"; the pixels {'look' if self.animated >= 0.5 else 'do not look'} animated "
+                      f"(detector {self.animated:.2f})")
         if self.error:
-            return f"{self.path}: cannot read: {self.error}"
+            return f"{self.path}: cannot read: {self.error}{creds}"
         if not self.found:
             extra = f" ({self.marked} of {self.frames} frames)" if self.kind == "video" and self.marked else ""
-            return f"{self.path}: no faceanim watermark found{extra}"
+            return f"{self.path}: no faceanim watermark found{extra}{creds}"
         p = self.payload or {}
         where = f" in {self.marked} of {self.frames} frames ({self.share:.0%})" if self.kind == "video" else ""
         return (f"{self.path}: faceanim watermark found{where}: made by {p.get('tool')} {p.get('version')}, "
-                f"output {p.get('output_id')} (confidence {self.confidence:.2f})")
+                f"output {p.get('output_id')} (confidence {self.confidence:.2f}){creds}")
 
 
-def verify_file(path, frames: int = 24) -> FileVerdict:
-    """Read the watermark from an image, or from ``frames`` evenly spaced frames of a video. A file that
-    is not media, empty or truncated gives a verdict with ``error`` set, never an exception."""
+def verify_file(path, frames: int = 24, credentials: bool = True, detect=None) -> FileVerdict:
+    """Read the watermark from an image, or from ``frames`` evenly spaced frames of a video, and (with
+    ``credentials``) its C2PA manifest. A file that is not media, empty or truncated, or whose
+    manifest is damaged, gives a verdict (``error`` set, credentials ``invalid`` / ``unreadable``),
+    never an exception. ``detect``: an :class:`~faceanim.forensics.AnimatedFaceDetector` (or True for
+    the shipped one) also scores the frames' faces from their pixels alone."""
     from collections import Counter
     from pathlib import Path
 
@@ -292,6 +384,10 @@ def verify_file(path, frames: int = 24) -> FileVerdict:
     from .io import VideoReader, is_video_path, read_image
 
     verdict = FileVerdict(path=str(path))
+    if credentials and Path(path).is_file():
+        from .credentials import read_credentials
+
+        verdict.credentials = read_credentials(path)
     try:
         if is_video_path(path) or Path(path).suffix.lower() == ".gif":
             verdict.kind = "video"
@@ -299,14 +395,20 @@ def verify_file(path, frames: int = 24) -> FileVerdict:
                 total = reader.frame_count
             step = max(1, (total or frames) // frames)
             with VideoReader(path, step=step, max_frames=frames) as reader:
-                images = (f.image for f in reader)
-                readings = [read_watermark(img) for img in images]
+                images = [f.image for f in reader]
         else:
             verdict.kind = "image"
-            readings = [read_watermark(read_image(path))]
+            images = [read_image(path)]
+        readings = [read_watermark(img) for img in images]
     except (FaceanimError, OSError, ValueError) as exc:
         verdict.error = str(exc)
         return verdict
+    if detect:
+        from .forensics import AnimatedFaceDetector
+
+        detector = AnimatedFaceDetector.load() if detect is True else detect
+        scores = [s for s in (detector.score(img) for img in images) if s is not None]
+        verdict.animated = float(np.mean(scores)) if scores else None
     verdict.frames = len(readings)
     found = [r for r in readings if r.found]
     verdict.marked = len(found)

@@ -85,6 +85,28 @@ _TRACK_COLORS = [(46, 204, 113), (52, 152, 219), (231, 76, 60), (241, 196, 15), 
             (230, 126, 34), (236, 240, 241)]
 
 
+def blur_faces(image: np.ndarray, boxes, pad: float = 0.25) -> np.ndarray:
+    """A copy of ``image`` with each box (``x1, y1, x2, y2``, enlarged by ``pad`` of its size on every side)
+    pixelated to 6 cells across and blurred: no face in it can be recognised."""
+    import cv2
+
+    out = np.ascontiguousarray(image).copy()
+    h, w = out.shape[:2]
+    for box in boxes:
+        x1, y1, x2, y2 = (float(v) for v in box[:4])
+        dx, dy = pad * (x2 - x1), pad * (y2 - y1)
+        a, b = max(0, int(x1 - dx)), max(0, int(y1 - dy))
+        c, d = min(w, int(np.ceil(x2 + dx))), min(h, int(np.ceil(y2 + dy)))
+        if c - a < 2 or d - b < 2:
+            continue
+        region = out[b:d, a:c]
+        small = cv2.resize(region, (6, max(1, round(6 * (d - b) / (c - a)))), interpolation=cv2.INTER_AREA)
+        big = cv2.resize(small, (c - a, d - b), interpolation=cv2.INTER_LINEAR)
+        k = max(3, (min(c - a, d - b) // 4) | 1)
+        out[b:d, a:c] = cv2.GaussianBlur(big, (k, k), 0)
+    return out
+
+
 def annotate_readings(image: np.ndarray, faces, emoji: bool = True) -> np.ndarray:
     """A copy of ``image`` with, per face (each a :class:`~faceanim.video.FaceReading`: ``face_id``, ``face``,
     ``reading``): box, id and label, an intensity bar and the emoji beside it."""

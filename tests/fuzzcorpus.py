@@ -106,6 +106,10 @@ def make_corpus(root: Path) -> list[Case]:
     Image.fromarray(np.rot90(face)).save(add("exif_rotated.jpg", "image", "odd"), exif=exif)
     Image.fromarray(face).save(add("ünïcödé name ☺.jpg", "image", "odd"))
     Image.fromarray(face).save(add("wrong_suffix.png", "image", "odd"), format="JPEG")
+    # a JPEG with a C2PA-like APP11 segment (JUMBF box headers, garbage inside): a damaged manifest
+    jumbf = b"JP" + b"\x00\x00" + b"\x00\x00\x00\x01" + b"\x00\x00\x00\x40jumb" + b"\x00\x00\x00\x18jumdc2pa" + rng.bytes(40)
+    app11 = b"\xff\xeb" + (len(jumbf) + 2).to_bytes(2, "big") + jumbf
+    add("damaged_manifest.jpg", "image", "odd", jbytes[:2] + app11 + jbytes[2:])
     # -- paths that are not files
     (root / "folder.jpg").mkdir(exist_ok=True)
     cases.append(Case("folder.jpg", root / "folder.jpg", "image", "bad"))
@@ -208,6 +212,7 @@ BAD_SETTINGS: list[tuple[str, list[str]]] = (
     + [("detect", [flag, v]) for flag in ("--min-score",) for v in ("nan", "-0.1", "1.5", "abc")]
     + [("detect_video", [flag, v]) for flag in ("--every", "--max-frames") for v in ("0", "-1", "nan", "abc")]
     + [("recognize", ["--threshold", v]) for v in ("nan", "-0.1", "1.5", "inf", "abc")]
+    + [("emoji", ["--blur-others", "--subject", v]) for v in ("nan", "-1", "abc", "2.5", "1e12")]
 )
 
 

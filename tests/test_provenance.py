@@ -67,7 +67,7 @@ def test_every_animator_output_is_marked_unless_turned_off(tmp, astronaut, monke
     assert verdict.payload["output_id"] == saved.info["provenance"]["output_id"]
     held = anim.emotion(astronaut, "happy", frames=3, refine=False)
     written = []  # what Animation.save hands the encoder (what survives which encoder: bench_provenance.py)
-    monkeypatch.setattr(faceanim.io, "write_video", lambda path, frames, fps: written.extend(frames) or path)
+    monkeypatch.setattr(faceanim.io, "write_video", lambda path, frames, fps, metadata=None: written.extend(frames) or path)
     held.save(tmp / "b.mp4")
     assert len(written) == 3 and all(read_watermark(f).found for f in written)
     written.clear()
@@ -76,6 +76,16 @@ def test_every_animator_output_is_marked_unless_turned_off(tmp, astronaut, monke
     monkeypatch.undo()
     off = Animator(provenance=False).emotion(astronaut, "happy", frames=3, refine=False, output=tmp / "c.mp4")
     assert "off" in off.info["provenance"] and not verify_file(off.path, frames=3).found
+    import av
+    from PIL import Image
+
+    with av.open(str(saved.path)) as c:  # the container says what the file is, and what marks it carries
+        assert "made by faceanim" in c.metadata.get("comment", "") and "invisible watermark" in c.metadata["comment"]
+    with av.open(str(off.path)) as c:
+        assert "provenance turned off by the user" in c.metadata.get("comment", "")
+    gif = anim.emotion(astronaut, "happy", frames=2, refine=False, output=tmp / "g.gif")
+    with Image.open(gif.path) as im:
+        assert b"made by faceanim" in im.info.get("comment", b"")
 
 
 def test_verify_gives_verdicts_never_tracebacks(tmp, astronaut, capsys):

@@ -324,3 +324,35 @@ def test_a_stream_that_fails_part_way_keeps_the_old_output_and_a_playable_partia
     assert result.analysed == 4 and result.output == tmp / "resized.mp4"
     with io.VideoReader(result.output) as video:
         assert [f.image.shape for f in video] == [(512, 512, 3)] * 4
+
+
+def test_blur_others_keeps_only_the_subject_recognisable_and_the_log_holds_no_pixels(tmp):
+    import sqlite3
+
+    from faceanim.io import VideoReader
+    from faceanim.video import EmotionStream
+
+    group = demo.group_photo(n=3)
+    frames = [group] * 3
+    plain = EmotionStream(stride=2).run(frames, progress=False)
+    boxes = plain.readings[plain.readings.frame == 0].set_index("face_id")[["x1", "y1", "x2", "y2"]]
+    areas = (boxes.x2 - boxes.x1) * (boxes.y2 - boxes.y1)
+    result = EmotionStream(stride=2).run(frames, output=tmp / "blur.mp4", log=tmp / "r.sqlite", progress=False,
+                                         blur_others=True)
+    with VideoReader(tmp / "blur.mp4") as r:
+        first = next(iter(r)).image
+    subject = int(areas.idxmax())
+    for fid, (x1, y1, x2, y2) in boxes.astype(int).iterrows():
+        inner = (slice(y1 + (y2 - y1) // 4, y2 - (y2 - y1) // 4), slice(x1 + (x2 - x1) // 4, x2 - (x2 - x1) // 4))
+        detail = np.abs(np.diff(first[inner].astype(float), axis=1)).mean()
+        original = np.abs(np.diff(group[inner].astype(float), axis=1)).mean()
+        if fid == subject:
+            assert detail > 0.6 * original, (fid, detail, original)
+        else:
+            assert detail < 0.35 * original, (fid, detail, original)
+    assert {k[0] for k in result.key_frames} == {subject}
+    assert len(result.readings) == len(plain.readings)  # every face is still read and logged
+    con = sqlite3.connect(tmp / "r.sqlite")
+    types = {row[2].upper() for t in ("runs", "readings") for row in con.execute(f"PRAGMA table_info({t})")}
+    con.close()
+    assert "REAL" in types and "BLOB" not in types  # readings only: no image, no face descriptor

@@ -20,6 +20,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,6 +36,9 @@ from .refine import REFINE_WINDOWS, Refiner, refine_window
 from .smooth import KeypointGRU, one_euro, predictive_filter
 from .texture import ExpressionTexture, apply_texture, forehead_keep
 from .warp import flow_magnitude, tps_map, warp_image
+
+if TYPE_CHECKING:
+    from ..provenance import Marker
 
 __all__ = ["AnimationSettings", "SourceFace", "Animation", "AnimatedFrame", "SavedAnimation", "Animator",
            "gaussian_post_filter", "paste_animated", "Paster", "FrameRenderer",
@@ -143,14 +147,38 @@ class Animation:
         return self.frames if full and self.frames is not None else self.crops
 
     def save(self, path: str | os.PathLike, full: bool = True, fps: float | None = None,
-             provenance: bool = True) -> Path:
-        """Write mp4, avi or gif (atomically), each frame marked with faceanim's invisible watermark
-        (``provenance=False``: unmarked)."""
+             provenance: bool = True, label: bool = False, sign: bool | str = "auto") -> Path:
+        """Write mp4, avi or gif (atomically), each frame marked with faceanim's invisible watermark and
+        the file signed (C2PA) when there is a key (``provenance=False``: neither; ``label=True``: a
+        visible corner label as well; ``sign`` as :class:`~faceanim.provenance.Marker`)."""
         from ..io import write_video
         from ..provenance import Marker
 
-        mark = Marker(path, provenance)
-        return write_video(path, [mark(f) for f in self.to_arrays(full)], fps=fps or self.fps)
+        mark = Marker(path, provenance, label=label, sign=sign)
+        written = write_video(path, [mark(f) for f in self.to_arrays(full)], fps=fps or self.fps,
+                              metadata=mark.metadata())
+        self.info.update(mark.finish(written))
+        return written
+
+    def save_frames(self, folder: str | os.PathLike, suffix: str = ".png", full: bool = True,
+                    provenance: bool = True, label: bool = False, sign: bool | str = "auto") -> list[Path]:
+        """Write every frame as ``folder/frame_0000.png`` (or ``.jpg``), each marked and signed as
+        :meth:`save` marks a video; a frame already there is replaced only when its new file is whole."""
+        from .._atomic import check_output
+        from ..io import write_image
+        from ..provenance import Marker
+
+        if suffix.lower() not in (".png", ".jpg", ".jpeg"):
+            raise SettingError(f"frames are written as .png or .jpg, not {suffix!r}")
+        mark = Marker(folder, provenance, label=label, sign=sign)
+        paths = []
+        for i, frame in enumerate(self.to_arrays(full)):
+            path = Path(folder) / f"frame_{i:04d}{suffix.lower()}"
+            check_output(path, what="frame")
+            paths.append(write_image(path, mark(frame)))
+            mark.finish(path)
+        self.info.update(mark.info())
+        return paths
 
     def strip(self, n: int = 5, full: bool = False) -> np.ndarray:
         """``n`` evenly spaced frames side by side (a key-frame strip for reports)."""
@@ -290,8 +318,11 @@ class Animator:
             None: the default one, made when first needed.
         calibration: weights name of the per-emotion intensity calibration, an
             :class:`IntensityCalibration`, or None (intensity 1 = the mean measured apex).
-        provenance: mark every file written (MP4, AVI, GIF) with faceanim's invisible watermark (on by
-            default; :mod:`faceanim.provenance`; False turns it off and the output's ``info`` says so).
+        provenance: mark every file written (MP4, AVI, GIF) with faceanim's invisible watermark and sign it
+            (C2PA, when ``faceanim keys init`` made a key) (on by default; :mod:`faceanim.provenance`;
+            False turns both off and the output's ``info`` says so).
+        label: a small visible "AI-animated" label in the corner of every frame written (off by default).
+        sign: "auto" (sign when there is a key), True (a key is required) or False (never sign).
 
     >>> import tempfile
     >>> from pathlib import Path
@@ -307,7 +338,8 @@ class Animator:
                  motion: str | EmotionMotion = "emotion_motion", predictor: str | KeypointGRU | None = "keypoint_gru",
                  settings: AnimationSettings | None = None, detector: str = "mtcnn",
                  texture: str | ExpressionTexture | None = "emotion_texture", recognizer=None,
-                 calibration: str | IntensityCalibration | None = "emotion_calibration", provenance: bool = True):
+                 calibration: str | IntensityCalibration | None = "emotion_calibration", provenance: bool = True,
+                 label: bool = False, sign: bool | str = "auto"):
         self.refiner = _load_or(refiner, Refiner.load)
         self.motion = _load_or(motion, EmotionMotion.load)
         self.predictor = _load_or(predictor, load_keypoint_gru)
@@ -320,6 +352,10 @@ class Animator:
         self.detector = detector
         #: mark every file this animator writes with the invisible watermark (:mod:`faceanim.provenance`)
         self.provenance = bool(provenance)
+        #: a visible corner label on every frame written; whether written files are signed (C2PA)
+        self.label, self.sign = bool(label), sign
+        if sign not in (True, False, "auto"):
+            raise SettingError(f"sign must be True, False or 'auto', got {sign!r}")
         self._pipe = None
         self._recognizer = recognizer
 
@@ -657,18 +693,23 @@ class Animator:
         already at ``output`` is replaced only when every frame is written)."""
         from .._atomic import check_output
         from ..io import VideoWriter
-        from ..provenance import Marker
 
         check_output(output, inputs=inputs, suffixes=(".mp4", ".avi", ".gif"), what="animation")
-        mark = Marker(output, self.provenance)
+        mark = self.marker(output)
         n, size = 0, None
-        with VideoWriter(output, fps=fps) as out:
+        with VideoWriter(output, fps=fps, metadata=mark.metadata()) as out:
             for f in frames:
                 image = f.frame if full and f.frame is not None else f.crop
                 out.write(mark(image))
                 n, size = n + 1, image.shape[:2]
         return SavedAnimation(path=Path(output), frames=n, fps=float(fps), size=size or (0, 0),
-                              info={**(info or {}), **mark.info()})
+                              info={**(info or {}), **mark.finish(output)})
+
+    def marker(self, output) -> "Marker":
+        """The :class:`~faceanim.provenance.Marker` for one output, with this animator's settings."""
+        from ..provenance import Marker
+
+        return Marker(output, self.provenance, label=self.label, sign=self.sign)
 
 
 class FrameRenderer:

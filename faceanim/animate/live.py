@@ -381,10 +381,8 @@ class Puppet:
         if reader is not None:
             self.fps = float(fps)
         self._restart()
-        from ..provenance import Marker
-
-        writer = VideoWriter(output, fps=self.fps) if output is not None else None
-        mark = Marker(output, self.animator.provenance)
+        mark = self.animator.marker(output)
+        writer = VideoWriter(output, fps=self.fps, metadata=mark.metadata()) if output is not None else None
         self.summary = LiveSummary(output=Path(output) if output is not None else None)
         if output is not None:
             self.summary.info.update(mark.info())
@@ -433,6 +431,8 @@ class Puppet:
             if writer is not None:
                 if self.summary.frames and not (require_face and faceless):
                     writer.close()
+                    if failure is None:
+                        self.summary.info.update(mark.finish(output))
                 else:
                     writer.abort()
         if require_face and faceless and failure is None:

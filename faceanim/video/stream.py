@@ -30,7 +30,7 @@ from ..io import frame_source
 from ..labels import EMOTIONS
 from ..limits import validate_fields
 from ..temporal import BAND, HYSTERESIS, SMOOTHING
-from ..viz import annotate_readings
+from ..viz import annotate_readings, blur_faces
 
 if TYPE_CHECKING:  # used in annotations only
     import pandas
@@ -71,8 +71,14 @@ class StreamFrame:
         wall = time.time() if wall_time is None else wall_time
         return [{"wall_time": wall, "video_time": self.time, "frame": self.index, **f.to_row()} for f in self.faces]
 
-    def annotate(self, emoji: bool = True) -> np.ndarray:
-        return annotate_readings(self.image, self.faces, emoji=emoji)
+    def annotate(self, emoji: bool = True, blur_others: bool = False, subject: int | None = None) -> np.ndarray:
+        """The frame with each face's box, label, intensity bar and emoji; ``blur_others``: every face but
+        ``subject`` (a face id) pixelated and blurred, and only the subject annotated."""
+        if not blur_others:
+            return annotate_readings(self.image, self.faces, emoji=emoji)
+        others = [f.face.box for f in self.faces if f.face_id != subject]
+        return annotate_readings(blur_faces(self.image, others), [f for f in self.faces if f.face_id == subject],
+                                 emoji=emoji)
 
 
 @dataclass
@@ -280,8 +286,14 @@ class EmotionStream:
 
     def run(self, source, output: str | os.PathLike | None = None, log: str | os.PathLike | None = None,
             step: int = 1, max_frames: int | None = None, progress: bool = True, emoji: bool = True,
-            key_frames: int = 6, on_frame: Callable[[StreamFrame, int], None] | None = None) -> StreamResult:
+            key_frames: int = 6, on_frame: Callable[[StreamFrame, int], None] | None = None,
+            blur_others: bool = False, subject: int | None = None) -> StreamResult:
         """Analyse a whole source: optional annotated video ``output`` (.mp4/.avi/.gif) and SQLite ``log``.
+
+        The log holds readings only (ids, boxes, labels, intensities, probabilities), never pixels.
+        ``blur_others``: in the annotated video every face but the subject's is pixelated and blurred, and
+        key frames are kept of the subject only; ``subject`` is a face id, by default the largest face of
+        the first frame that shows one.
 
         ``on_frame(frame, rows_written_so_far)`` is called after each frame's rows are committed. Both
         paths are checked before the first frame (not an input, writable, the log a faceanim log). If the
@@ -308,7 +320,7 @@ class EmotionStream:
         params = {"stride": self.stride, "smoothing": self.smoothing, "hysteresis": self.filter.hysteresis,
                   "band": self.filter.band, "threshold": self.threshold,
                   "detector": getattr(self.detector, "name", str(self.detector)), "recognizer": self.recognizer.name,
-                  "step": step}
+                  "step": step, **({"blur_others": True} if blur_others else {})}
         try:
             for sf in self.frames(source, step=step, max_frames=max_frames, progress=progress, stats=stats):
                 frame_rows = sf.rows()
@@ -317,12 +329,16 @@ class EmotionStream:
                         logger = ReadingLog(log, source=str(source), fps=stats["fps"] / step, params=params)
                     logger.write(frame_rows)
                 rows.extend(frame_rows)
+                if blur_others and subject is None and sf.faces:
+                    subject = max(sf.faces, key=lambda f: (f.face.box[2] - f.face.box[0]) *
+                                  (f.face.box[3] - f.face.box[1])).face_id
                 if output is not None:
                     if writer is None:
                         writer = VideoWriter(output, fps=stats["fps"] / step)
-                    writer.write(_fit(sf.annotate(emoji=emoji), writer))
+                    writer.write(_fit(sf.annotate(emoji=emoji, blur_others=blur_others, subject=subject), writer))
                 for f in sf.faces:
-                    _keep_key_frame(keys, f, sf, key_frames)
+                    if not blur_others or f.face_id == subject:
+                        _keep_key_frame(keys, f, sf, key_frames)
                 if on_frame is not None:
                     on_frame(sf, logger.rows_written if logger else len(rows))
             if log is not None and logger is None:  # nothing analysed: still record the run
