@@ -270,6 +270,14 @@ class EmotionRecognizer(Recognizer):
         """The ``(N, D)`` embeddings the intensity head reads."""
         return self._run(self._as_batch(crops)).features.numpy()
 
+    def embed_and_predict(self, crops) -> tuple[np.ndarray, np.ndarray]:
+        """``(embeddings (N, D), probabilities (N, 7))`` in one pass (what the audience model reads)."""
+        batch = self._as_batch(crops)
+        if len(batch) == 0:
+            return np.zeros((0, 0), np.float32), np.zeros((0, len(EMOTIONS)), np.float32)
+        out = self._run(batch)
+        return out.features.numpy(), torch.softmax(out.logits, 1).numpy().astype(np.float32)
+
     def _run(self, batch: np.ndarray, flip_tta: bool | None = None) -> NetOutputs:
         flip = self.flip_tta if flip_tta is None else flip_tta
         if self._onnx is not None:

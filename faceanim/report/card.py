@@ -115,6 +115,21 @@ def _recognizer(reports: Path) -> list[str]:
     return out
 
 
+def _audience(reports: Path) -> list[str]:
+    au = _load(reports, "audience.json")
+    if au is None:
+        return []
+    out = ["### Audience model (what FER+'s 10 viewers would name)", "",
+           f"A head on the recognizer's embedding predicts the viewers' vote distribution "
+           f"(`reports/audience.json`, `python bench/bench_audience.py`, {au.get('cpu', '?')}); chosen on "
+           "PublicTest, PrivateTest measured once.", ""]
+    rows = []
+    for name, m in au.get("results", {}).get("PrivateTest", {}).items():
+        rows.append([name.replace("_", " "), _num(m.get("kl")), _num(m.get("agreement_pearson")),
+                     _pct(m.get("majority_accuracy"))])
+    return out + _table(["PrivateTest", "KL (nats)", "agreement Pearson", "majority named"], rows) + [""]
+
+
 def _animator(reports: Path) -> list[str]:
     out = ["## Animator", ""]
     an = _load(reports, "animation_metrics.json")
@@ -203,7 +218,7 @@ def model_card(reports: str | os.PathLike | None = None) -> str:
     lines += [f"- **{k}**: {v}." for k, v in DATA_TERMS.items()] + [""]
     lines += ["## Intended uses", ""] + [f"- {u}" for u in _INTENDED] + [""]
     lines += ["## Out of scope", ""] + [f"- {u}" for u in _OUT_OF_SCOPE] + [""]
-    lines += _recognizer(folder) + _animator(folder) + _provenance(folder)
+    lines += _recognizer(folder) + _audience(folder) + _animator(folder) + _provenance(folder)
     return "\n".join(lines).rstrip() + "\n"
 
 
