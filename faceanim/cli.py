@@ -203,6 +203,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _emoji(args: argparse.Namespace) -> int:
     source = int(args.video) if args.video.isdigit() else args.video
+    if args.subject is not None and not args.blur_others:
+        raise FaceanimError("--subject chooses the face --blur-others keeps; give --blur-others too")
     check_run_paths(source, args.output, args.log)  # before any model loads
     stream = EmotionStream(settings=_settings(args, StreamSettings))
     result = stream.run(source, output=args.output, log=args.log, step=args.every, max_frames=args.max_frames,

@@ -99,6 +99,8 @@ def init_keys(name: str = "faceanim user", directory: str | os.PathLike | None =
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+    if not str(name).strip() or len(str(name)) > 64:
+        raise FaceanimError("give the key a name of 1 to 64 characters (who signs: a person or an organisation)")
     folder = key_dir(directory)
     if _inside_repo(folder):
         raise FaceanimError(f"{folder} is inside the faceanim repository; keep signing keys outside it "
@@ -109,8 +111,6 @@ def init_keys(name: str = "faceanim user", directory: str | os.PathLike | None =
                                 "kept. Use --force to make a new one (the old one is moved aside, not deleted)")
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         folder.rename(folder.with_name(f"{folder.name}.old-{stamp}"))
-    if not name.strip() or len(name) > 64:
-        raise FaceanimError("give the key a name of 1 to 64 characters (who signs: a person or an organisation)")
     now = datetime.datetime.now(datetime.timezone.utc)
     until = now + datetime.timedelta(days=365 * years)
 

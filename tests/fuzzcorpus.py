@@ -213,6 +213,7 @@ BAD_SETTINGS: list[tuple[str, list[str]]] = (
     + [("detect_video", [flag, v]) for flag in ("--every", "--max-frames") for v in ("0", "-1", "nan", "abc")]
     + [("recognize", ["--threshold", v]) for v in ("nan", "-0.1", "1.5", "inf", "abc")]
     + [("emoji", ["--blur-others", "--subject", v]) for v in ("nan", "-1", "abc", "2.5", "1e12")]
+    + [("emoji", ["--subject", "0"])]  # without --blur-others
 )
 
 

@@ -34,6 +34,9 @@ def test_keys_are_made_once_outside_the_repo(tmp, monkeypatch, keys):
     again = init_keys(name="Test Studio", force=True)  # the old one moved aside, not deleted
     assert again.fingerprint != keys.fingerprint
     assert any(p.name.startswith("keys.old-") and (p / "signer.key").exists() for p in tmp.iterdir())
+    with pytest.raises(FaceanimError, match="1 to 64 characters"):
+        init_keys(name=" ", force=True)  # checked before the old key is moved aside
+    assert load_keys().fingerprint == again.fingerprint
     with pytest.raises(FaceanimError, match="inside the faceanim repository"):
         init_keys(directory=REPO_ROOT / "weights" / "keys")
     assert not (REPO_ROOT / "weights" / "keys").exists()
