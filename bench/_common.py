@@ -33,3 +33,12 @@ def write_report(report: dict, out: str | Path, plot: Callable[[dict, Path], Non
     plot(report, out.with_suffix(".png"))
     print(f"wrote {out} and {out.with_suffix('.png').name}")
     return out
+
+
+def face_photos() -> list[tuple[str, object]]:
+    """The faces the communication benches animate: the public-domain demo photo, then the stills of
+    ``$FACEANIM_DATA/face_videos/stills`` (name, photo or path)."""
+    from faceanim.config import dataset_path
+    from faceanim.demo import astronaut
+
+    return [("astronaut", astronaut())] + [(p.stem, p) for p in sorted(Path(dataset_path("stills")).glob("*.*"))]

@@ -20,6 +20,7 @@ from .animate.refine_train import RefinerConfig
 from .animate.train import PARTS as ANIMATOR_PARTS
 from .animate.train import train_animator
 from .batch import ENGINES, read_results, run_batch
+from .communicate.audience import AUDIENCE as AUDIENCE_CHOICES
 from .config import DATASETS, data_dir, has_dataset
 from .emotion import available_recognizers, create_recognizer, export_emotion_weights, train_emotion
 from .emotion.evaluate import evaluate_emotion
@@ -249,6 +250,8 @@ def _report(args: argparse.Namespace) -> int:
 def _animate(args: argparse.Namespace) -> int:
     if (args.emotion is None) == (args.driving is None):
         raise FaceanimError("give exactly one motion source: --emotion NAME or --driving VIDEO")
+    if args.readable is not None and (args.emotion is None or args.emotion == NEUTRAL):
+        raise FaceanimError("--readable goes with --emotion NAME (an emotion other than neutral)")
     check_output(args.output, inputs=[args.photo] + ([args.driving] if args.driving else []),
                  suffixes=(".mp4", ".avi", ".gif"), what="animation")
     read_image(args.photo)  # a bad photo fails here, before any model loads
@@ -256,6 +259,8 @@ def _animate(args: argparse.Namespace) -> int:
     anim = Animator(refiner="animator_refiner" if settings.refine else None, settings=settings,
                     **_provenance(args))
     progress = sys.stderr.isatty()
+    if args.readable is not None:
+        args.intensity, args.gain = _readable(anim, args)
     if args.emotion is not None:
         saved = anim.emotion(args.photo, args.emotion, intensity=args.intensity, frames=args.frames, fps=args.fps,
                              easing=args.easing, hold=args.hold, gain=args.gain,
@@ -267,6 +272,23 @@ def _animate(args: argparse.Namespace) -> int:
     print(saved)
     print(f"wrote {saved.path}")
     return 0
+
+
+def _readable(anim: Animator, args: argparse.Namespace) -> tuple[float, float]:
+    """(intensity, gain) for ``--readable``: the smallest amount read as meant, or (stated) the best one."""
+    from .communicate import smallest_readable
+
+    choice = smallest_readable(anim, args.photo, args.emotion, target=args.readable)
+    if choice.intensity is not None and choice.exaggeration is not None:
+        print(f"readable at {args.readable:.0%}: intensity {choice.intensity:g}, exaggeration {choice.exaggeration:g} "
+              f"(predicted agreement {choice.agreement:.0%})")
+        return float(choice.intensity), float(choice.exaggeration)
+    kept = choice.table[choice.table.same_person]
+    best = (kept if len(kept) else choice.table).sort_values("agreement").iloc[-1]
+    print(f"warning: no amount tried reads as {args.emotion} with {args.readable:.0%} agreement while keeping the "
+          f"person (best: {best.agreement:.0%} at intensity {best.intensity:g}, exaggeration {best.exaggeration:g}); "
+          f"animating at that best amount", file=sys.stderr)
+    return float(best.intensity), float(best.exaggeration)
 
 
 def _puppet(args: argparse.Namespace) -> int:
@@ -364,6 +386,45 @@ def _evaluate_animation(args: argparse.Namespace) -> int:
     print(ev)
     for k, v in ev.metrics.get("targets", {}).items():
         print(f"  {'reached' if v else 'MISSED '} {k}")
+    return 0
+
+
+def _communicate(args: argparse.Namespace) -> int:
+    from ._atomic import atomic_path
+    from .communicate import SequencePredictor, read_clip, summarize
+
+    if args.table:
+        check_output(args.table, inputs=[args.clip], suffixes=(".csv", ".parquet"), what="per-frame table")
+    reading = read_clip(args.clip, max_frames=args.max_frames, progress=sys.stderr.isatty())
+    predictor = None if args.emotion else SequencePredictor.load(args.model)
+    summary = summarize(reading, emotion=args.emotion, predictor=predictor, sigma=args.smoothing)
+    if args.table:
+        with atomic_path(args.table) as tmp:
+            if str(args.table).lower().endswith(".parquet"):
+                summary.frames.to_parquet(tmp, index=False)
+            else:
+                summary.frames.to_csv(tmp, index=False, float_format="%.5g")
+    if args.json:
+        print(json.dumps(summary.to_dict()))
+    else:
+        d = summary.to_dict()
+        arc = d["arc"]
+        print(f"{d['clip']}: {d['frames']} frames ({d['face_frames']} with a face) at {d['fps']:g} fps")
+        print(f"  emotion      {d['emotion']} ({d['emotion_from']})")
+        print(f"  clarity      {d['clarity']:.0%} of viewers would name it where it is shown "
+              f"({d['clarity_peak']:.0%} at the apex)")
+        off = "after the end" if arc["offset"] is None else f"{arc['offset_s']:.2f} s"
+        print(f"  arc          onset {arc['onset_s']:.2f} s, apex {arc['apex_s']:.2f} s, offset {off}; "
+              f"peak {arc['peak']:.2f} ({d['arc_from']})")
+        print(f"  consistency  {d['consistency']:.0%} of those frames read as {d['emotion']}; "
+              f"steadiness {d['steadiness']:.2f}")
+        mixed = d["mixed_moments"]
+        print(f"  mixed        {len(mixed)} moment(s)" + "".join(
+            f"\n    frames {m['start']}-{m['end']}: {m['first']} vs {m['second']}" for m in mixed[:8]))
+        for note in d["notes"]:
+            print(f"  note: {note}")
+    if args.table:
+        print(f"wrote {args.table}", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 
@@ -545,6 +606,10 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=("auto", NEUTRAL, *EXPRESSIONS),
                    help="with --emotion: the photo's own expression, taken out along the way (auto: read by the "
                         "recognizer; neutral: take nothing out)")
+    p.add_argument("--readable", type=argtype("agreement", optional=True), default=None, metavar="AGREEMENT",
+                   help="with --emotion: instead of --intensity/--gain, the smallest intensity (then exaggeration) "
+                        "at which the predicted audience names the emotion with this share of its votes (e.g. 0.7) "
+                        "while the face stays the same person")
     p.add_argument("--fps", type=argtype("fps"), default=_default(emo, "fps"))
     p.add_argument("--driving", help="video whose face motion to reproduce")
     p.add_argument("--mode", default=_default(Animator.drive, "mode"), choices=DRIVING_MODES, help="with --driving")
@@ -589,6 +654,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detect", action="store_true",
                    help="also score the faces with the animated-face detector (pixels only, no mark needed)")
     p.set_defaults(func=_verify)
+
+    p = sub.add_parser("communicate", help="how a clip's expression reads to an audience: emotion, clarity over time, "
+                                           "intensity arc, mixed signals")
+    p.add_argument("clip", help="a video file (a recording, or an animation made here)")
+    p.add_argument("--emotion", default=None, choices=AUDIENCE_CHOICES,
+                   help="the emotion the clip means to show (default: the sequence model names it)")
+    p.add_argument("--smoothing", type=argtype("smooth_sigma"), default=2.0,
+                   help="smoothing over time, in frames (0 is off; default 2)")
+    p.add_argument("--max-frames", type=argtype("max_frames", optional=True), default=None)
+    p.add_argument("--model", default="clip_emotion", help="sequence model weights (default: clip_emotion)")
+    p.add_argument("--table", default=None, help="write the per-frame table here (.csv or .parquet)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.set_defaults(func=_communicate)
 
     p = sub.add_parser("card", help="re-make the model card (reports/model_card.md) from the metrics files")
     p.add_argument("-o", "--output", default=None, help="where to write it (default: reports/model_card.md)")

@@ -97,6 +97,11 @@ LIMITS: dict[str, Limit] = {
     "hysteresis": Limit("hysteresis", 0, 1),
     "band": Limit("band", 0, 0.5),
     "max_faces": Limit("max_faces", 1, 1000, integer=True),
+    # communication
+    "agreement": Limit("agreement", 0, 1, hint=" (a share of viewers)"),
+    "smooth_sigma": Limit("smoothing", 0, 100, hint=" (frames; 0 is off)"),
+    "folds": Limit("folds", 2, 20, integer=True),
+    "epochs": Limit("epochs", 1, 10_000, integer=True),
     # batch runs
     "workers": Limit("workers", 1, 4096, integer=True, hint=" (processes)"),
 }

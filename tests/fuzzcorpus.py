@@ -185,6 +185,7 @@ ENTRY_POINTS: dict[str, tuple[str, list[str]]] = {
                         "{log}"]),
     "log_show": ("any", ["log", "show", "{input}"]),
     "verify": ("any", ["verify", "{input}", "--frames", "3"]),
+    "communicate": ("video", ["communicate", "{input}", "--max-frames", "12"]),
 }
 
 #: ``(entry point, extra argv)`` with a bad setting each: every one must exit 2 before any work.
@@ -214,6 +215,11 @@ BAD_SETTINGS: list[tuple[str, list[str]]] = (
     + [("recognize", ["--threshold", v]) for v in ("nan", "-0.1", "1.5", "inf", "abc")]
     + [("emoji", ["--blur-others", "--subject", v]) for v in ("nan", "-1", "abc", "2.5", "1e12")]
     + [("emoji", ["--subject", "0"])]  # without --blur-others
+    + [("communicate", ["--smoothing", v]) for v in ("nan", "-1", "abc", "1e12")]
+    + [("communicate", ["--max-frames", v]) for v in ("0", "-1", "2.5")]
+    + [("communicate", ["--emotion", "bored"])]
+    + [("animate_emotion", ["--readable", v]) for v in ("nan", "-0.1", "1.5", "abc")]
+    + [("animate_driving", ["--readable", "0.7"])]  # without --emotion
 )
 
 

@@ -69,13 +69,28 @@ def export_emotion_weights(run_dir: str | os.PathLike, name: str = "emotion_resn
                     "`faceanim evaluate emotion`.",
     }
     if cfg.get("init_from"):  # a warm restart: count the run it started from too
-        base = load_checkpoint(cfg["init_from"])
-        metadata["init_from"] = {"path": cfg["init_from"], "epochs": len(base["history"]),
-                                 "seconds": round(base["seconds"], 1)}
-        metadata["training_seconds_including_init"] = round(state["seconds"] + base["seconds"], 1)
+        base = _init_record(Path(cfg["init_from"]))
+        metadata["init_from"] = {"path": cfg["init_from"], **base}
+        if base.get("seconds") is not None:
+            metadata["training_seconds_including_init"] = round(state["seconds"] + base["seconds"], 1)
     path = save_weights({"model": model.state_dict()}, name, metadata, root=root)
     logger.info(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return path
+
+
+def _init_record(init: Path) -> dict:
+    """Epochs and seconds of what a warm restart started from: a run's checkpoint, or committed weights (whose
+    .json beside them has their history)."""
+    import json
+
+    base = load_checkpoint(init)
+    if "history" in base:
+        return {"epochs": len(base["history"]), "seconds": round(base["seconds"], 1)}
+    meta_path = init.with_suffix(".json")
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    seconds = meta.get("training_seconds_including_init", meta.get("training_seconds"))
+    return {"weights": init.stem, "epochs": len(meta.get("history", [])) or None,
+            "seconds": None if seconds is None else round(float(seconds), 1)}
 
 
 def _full_history(run_dir: Path, best_state: dict) -> list[dict]:

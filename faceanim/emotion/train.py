@@ -52,6 +52,9 @@ class TrainConfig:
     shift: float = 0.1
     erase_p: float = 0.5
     blur_p: float = 0.15
+    #: share of faces shown in a cartoon-like style (faceanim.style: cartoon, painted or sketch, strength 1-3,
+    #: one styled copy per face drawn at random once per run), so the network reads drawn faces too
+    style_p: float = field(default=0.0, metadata={"help": "share of faces shown in a cartoon-like style (0-1)"})
     #: "auto" (bf16 where the machine runs it fast, see faceanim.runtime), "fp32" or "bf16"
     precision: str = "auto"
     threads: int | None = field(default=None, metadata={"help": "CPU threads (default: torch's)", "type": int})
@@ -81,6 +84,8 @@ class TrainConfig:
     def validate(self) -> None:
         if self.epochs < 1 or self.batch_size < 2:
             raise SettingError(f"epochs must be >= 1 and batch_size >= 2 (got {self.epochs}, {self.batch_size})")
+        if not 0.0 <= self.style_p <= 1.0:
+            raise SettingError(f"style_p must be in [0, 1], got {self.style_p}")
         if not 0.0 <= self.ferplus_mix <= 1.0:
             raise SettingError(f"ferplus_mix must be in [0, 1], got {self.ferplus_mix}")
         if self.lr <= 0:
@@ -163,6 +168,28 @@ def augmentation_preview(images: np.ndarray, cfg: TrainConfig | None = None, see
     return [(o[0].numpy() * 255).round().astype(np.uint8) for o in out]
 
 
+def styled_copies(images: np.ndarray, seed: int, cache: Path | None = None, progress: bool = True) -> torch.Tensor:
+    """One styled copy of every face (style and strength drawn at random, seeded), as a tensor like
+    :func:`~faceanim.emotion.model.to_tensor`'s; kept in ``cache`` (a .npy in the run folder) for resuming."""
+    from tqdm.auto import tqdm
+
+    from ..style import STRENGTHS, STYLES, stylize
+
+    if cache is not None and cache.exists():
+        styled = np.load(cache)
+        if styled.shape == images.shape:
+            return to_tensor(styled, torch.device("cpu"))
+    rng = np.random.default_rng(seed + 7)
+    picks = rng.integers(0, len(STYLES) * len(STRENGTHS), len(images))
+    styled = np.stack([stylize(im, STYLES[k // len(STRENGTHS)], STRENGTHS[k % len(STRENGTHS)])
+                       for im, k in zip(tqdm(images, desc="styling faces", disable=not progress), picks)])
+    if cache is not None:
+        with atomic_path(cache) as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, styled)
+    return to_tensor(styled, torch.device("cpu"))
+
+
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     return torch.load(path, map_location=map_location, weights_only=False)
 
@@ -205,6 +232,7 @@ def train_emotion(config: TrainConfig | None = None, run_dir: str | os.PathLike 
     targets = torch.from_numpy(soft_targets(
         train.labels, train.ferplus_distribution() if train.ferplus_votes is not None else None, cfg.ferplus_mix))
     x_all = to_tensor(train.images, torch.device("cpu"))
+    x_style = styled_copies(train.images, cfg.seed, run_dir / "styled.npy", progress) if cfg.style_p > 0 else None
 
     torch.manual_seed(cfg.seed)
     model = EmotionNet(cfg.net).to(dev).to(memory_format=settings.memory_format())
@@ -250,7 +278,11 @@ def train_emotion(config: TrainConfig | None = None, run_dir: str | os.PathLike 
                    disable=not progress, mininterval=5.0, leave=False)
         for b in bar:
             idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-            x = augment_batch(x_all[idx].to(dev), cfg, gen).contiguous(memory_format=settings.memory_format())
+            x = x_all[idx]
+            if x_style is not None:
+                pick = (torch.rand(len(idx), generator=gen) < cfg.style_p).view(-1, 1, 1, 1)
+                x = torch.where(pick, x_style[idx], x)
+            x = augment_batch(x.to(dev), cfg, gen).contiguous(memory_format=settings.memory_format())
             y = targets[idx].to(dev)
             with settings.autocast():
                 logits = model(x)

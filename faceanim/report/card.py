@@ -111,7 +111,28 @@ def _recognizer(reports: Path) -> list[str]:
     bench = _load(reports, "bench_emotion.json")
     if bench:
         out += [f"Speed: `reports/bench_emotion.json` ({bench.get('cpu', '?')}).", ""]
-    out += ["Cross-style faces (cartoon renderings, drawn emoji): not measured yet.", ""]
+    out += _styles(reports)
+    return out
+
+
+def _styles(reports: Path) -> list[str]:
+    st = _load(reports, "style.json")
+    if st is None or not st.get("before"):
+        return ["Cross-style faces (cartoon renderings, drawn emoji): not measured yet.", ""]
+    out = [f"Cross-style faces (`reports/style.json`, `python bench/bench_style.py`, {st.get('cpu', '?')}): "
+           "PrivateTest faces rendered in other styles, the drawn emoji and the animator's outputs.", ""]
+    after = st.get("after") or {}
+    rows = []
+    table = st["before"]["table"]
+    last = [n for n in ("emoji (drawn)", "animator outputs") if n in table]
+    for name in [n for n in ("photo",) if n in table] + [n for n in table if n not in ("photo", *last)] + last:
+        r = table[name]
+        a = after.get("table", {}).get(name, {})
+        rows.append([name, _pct(r.get("accuracy")), _pct(a.get("accuracy")) if a else "n/a",
+                     _num(r.get("agreement_pearson")) if "agreement_pearson" in r else "n/a",
+                     _num(a.get("agreement_pearson")) if "agreement_pearson" in a else "n/a"])
+    out += _table(["style", f"accuracy ({st['before']['recognizer']})",
+                   f"accuracy ({after.get('recognizer', 'after')})", "agreement Pearson", "after"], rows) + [""]
     return out
 
 
@@ -127,7 +148,29 @@ def _audience(reports: Path) -> list[str]:
     for name, m in au.get("results", {}).get("PrivateTest", {}).items():
         rows.append([name.replace("_", " "), _num(m.get("kl")), _num(m.get("agreement_pearson")),
                      _pct(m.get("majority_accuracy"))])
-    return out + _table(["PrivateTest", "KL (nats)", "agreement Pearson", "majority named"], rows) + [""]
+    out += _table(["PrivateTest", "KL (nats)", "agreement Pearson", "majority named"], rows) + [""]
+    return out + _clips(reports)
+
+
+def _clips(reports: Path) -> list[str]:
+    cm = _load(reports, "communicate.json")
+    if cm is None:
+        return []
+    out = ["### Sequence predictor (emotion per clip)", "",
+           f"Per-frame readings -> BiLSTM -> transformer (`reports/communicate.json`, `python bench/bench_communicate.py`, "
+           f"{cm.get('cpu', '?')}); people held out (subjects, actors, faces). Mean accuracy over folds:", ""]
+    rows = []
+    sets = cm.get("emotion", {})
+    for name, r in sorted(sets.items(), key=lambda kv: ("ckplus", "mead", "renders", "pooled").index(kv[0])
+                          if kv[0] in ("ckplus", "mead", "renders", "pooled") else 9):
+        acc = {m: r["summary"].get(f"{m}/accuracy", {}).get("mean") for m in ("full", "temporal", "visual", "svm",
+                                                                               "random_forest")}
+        rows.append([f"{name} ({r.get('clips')} clips)"] + [_pct(acc[m]) for m in acc]
+                    + [_num(r.get("test", {}).get("p_value"))])
+    out += _table(["clips", "full", "temporal only", "visual only", "SVM", "random forest", "p (full vs best baseline)"],
+                  rows) + [""]
+    out += ["Seed 004's engagement figures are not reproduced: its data is not published.", ""]
+    return out
 
 
 def _animator(reports: Path) -> list[str]:

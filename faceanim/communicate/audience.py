@@ -7,8 +7,7 @@ majority) and the **ambiguity** (the entropy of the votes, in bits). ``bench/ben
 on FER+'s Training faces, chooses on PublicTest and measures PrivateTest once, against two baselines: the
 recognizer's own softmax read as a vote distribution, and a constant prior (the training mean).
 
-This is the audience part of the communication-effect issue; the sequence predictor over clips, the
-bring-your-own-labels fitting and the cross-style table are not built yet.
+The clip-level parts live beside it in this package.
 """
 
 from __future__ import annotations
@@ -18,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import MediaError
-from .labels import EMOTIONS
+from ..errors import MediaError
+from ..labels import EMOTIONS
 
 __all__ = ["AUDIENCE", "vote_distribution", "agreement", "ambiguity", "kl_divergence", "AudienceReading",
            "AudienceModel", "audience_metrics", "softmax_as_votes"]
@@ -142,7 +141,7 @@ class AudienceModel:
         """Aligned face crops (as ``recognizer.predict`` takes them) -> the predicted audience's reading."""
         name = getattr(recognizer, "name", "")
         if self.recognizer and name != self.recognizer:
-            from .errors import SettingError
+            from ..errors import SettingError
 
             raise SettingError(f"this audience model reads {self.recognizer!r}'s embedding, not {name!r}'s; pass "
                                f"create_recognizer({self.recognizer!r}) or retrain it (bench/bench_audience.py)")
@@ -150,7 +149,7 @@ class AudienceModel:
         return [AudienceReading(d, AUDIENCE[int(d.argmax())], float(d.max()), float(ambiguity(d))) for d in dist]
 
     def save(self, name: str = "audience", root=None, **metadata) -> Path:
-        from .weights import save_weights
+        from ..weights import save_weights
 
         return save_weights({"head": self.head.state_dict()}, name,
                             {"kind": self.weights_kind, "dim": self.dim, "hidden": self.hidden,
@@ -158,7 +157,7 @@ class AudienceModel:
 
     @classmethod
     def load(cls, name: str = "audience", root=None) -> "AudienceModel":
-        from .weights import load_weights
+        from ..weights import load_weights
 
         state, meta = load_weights(name, root=root, kind=cls.weights_kind)
         head = _head(int(meta["dim"]), int(meta["hidden"]))
