@@ -89,8 +89,6 @@ def readings(rec, aud) -> list[dict]:
                             "level": lv if emotion != "neutral" else 0.0, "truth": clip.truth})
         return out
 
-    from faceanim.emotion import DEFAULT_RECOGNIZER  # noqa: F401 (the cache is for the default recognizer)
-
     ck = _cached("ckplus", ckplus)
     for c in ck:  # CK+'s own words (anger, happiness, sadness) -> ours, so pooled sets share one label list
         c["emotion"] = to_emotion(c["emotion"])

@@ -354,12 +354,13 @@ def _metrics(task: str, y_true, y_pred, proba=None, classes=()) -> dict:
             cols = [list(classes).index(c) for c in present]
             p = np.asarray(proba)[:, cols]
             p = p / np.maximum(p.sum(1, keepdims=True), 1e-9)
-            try:
-                out["auc"] = float(roc_auc_score(y_true, p[:, 1] if len(present) == 2 else p, multi_class="ovr",
-                                                 labels=present)) if len(present) > 2 else \
-                    float(roc_auc_score(np.asarray(y_true) == present[1], p[:, 1]))
+            try:  # a fold whose classes leave AUC undefined gets none (the pooled figure still has one)
+                if len(present) == 2:
+                    out["auc"] = float(roc_auc_score(np.asarray(y_true) == present[1], p[:, 1]))
+                else:
+                    out["auc"] = float(roc_auc_score(y_true, p, multi_class="ovr", labels=present))
             except ValueError:
-                pass
+                out.pop("auc", None)
         return out
     y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
     rho = spearmanr(y_true, y_pred)[0] if np.ptp(y_pred) > 0 and np.ptp(y_true) > 0 else 0.0
@@ -618,6 +619,7 @@ def fit(clips, labels, target: str | None = None, folds: int = 5, models=MODELS,
     """Bring your own audience labels: ``clips`` (video paths, a folder of videos, or
     :class:`~faceanim.communicate.ClipReading` objects) and ``labels`` (a CSV path or DataFrame, see
     :func:`load_labels`) -> cross-validated figures for every model and the full model fitted on all clips."""
+    from ..emotion.recognizer import DEFAULT_RECOGNIZER
     from ..io import is_video_path
     from .clip import ClipReading, read_clip
 
@@ -645,5 +647,5 @@ def fit(clips, labels, target: str | None = None, folds: int = 5, models=MODELS,
     cv = cross_validate([r.features for r in readings], targets, groups, task, folds, models, epochs=epochs,
                         seed=seed, progress=progress)
     model = SequencePredictor.fit([r.features for r in readings], targets, task, "full", epochs=epochs, seed=seed,
-                                  name=f"fit:{target}", recognizer=getattr(recognizer, "name", ""))
+                                  name=f"fit:{target}", recognizer=getattr(recognizer, "name", DEFAULT_RECOGNIZER))
     return FitResult(cv=cv, model=model, readings=readings, target=target, notes=notes + cv.notes)
