@@ -12,13 +12,13 @@ from pathlib import Path
 
 from . import __version__, verbose
 from ._atomic import disk_error
-from .animate.animator import AnimationSettings, Animator, SavedAnimation
+from .animate.animator import DEFAULT_REFINER, LEARNED_FROM, AnimationSettings, Animator, SavedAnimation
 from .animate.evaluate import evaluate_animation
 from .animate.live import LIVE_DEFAULTS, TRACKERS, LiveSettings, Puppet
 from .animate.motion import DRIVING_MODES, EASINGS
 from .animate.refine_train import RefinerConfig
+from .animate.train import GENERATOR_CONFIG, train_animator
 from .animate.train import PARTS as ANIMATOR_PARTS
-from .animate.train import train_animator
 from .batch import ENGINES, read_results, run_batch
 from .communicate.audience import AUDIENCE as AUDIENCE_CHOICES
 from .config import DATASETS, data_dir, has_dataset
@@ -30,7 +30,7 @@ from .errors import FaceanimError
 from .face import FacePipeline, available_detectors, available_landmarkers
 from .face.detect import DETECTOR_NAMES, MIN_SCORES
 from .io import IMAGE_SUFFIXES, check_output, is_video_path, read_image, write_image
-from .labels import EMOTIONS, EXPRESSIONS, NEUTRAL
+from .labels import CONTEMPT, EMOTIONS, EXPRESSIONS, NEUTRAL
 from .limits import argtype
 from .provenance import verify_file
 from .report import run_reports
@@ -256,7 +256,9 @@ def _animate(args: argparse.Namespace) -> int:
                  suffixes=(".mp4", ".avi", ".gif"), what="animation")
     read_image(args.photo)  # a bad photo fails here, before any model loads
     settings = _settings(args, AnimationSettings)
-    anim = Animator(refiner="animator_refiner" if settings.refine else None, settings=settings,
+    learned = LEARNED_FROM[args.learned_from]
+    anim = Animator(refiner=DEFAULT_REFINER if settings.refine else None, settings=settings,
+                    motion=learned["motion"], texture=learned["texture"], calibration=learned["calibration"],
                     **_provenance(args))
     progress = sys.stderr.isatty()
     if args.readable is not None:
@@ -298,7 +300,7 @@ def _puppet(args: argparse.Namespace) -> int:
                      suffixes=(".mp4", ".avi", ".gif"), what="animation")
     read_image(args.photo)  # a bad photo fails here, before any model loads
     settings = _settings(args, AnimationSettings)
-    anim = Animator(refiner="animator_refiner" if settings.refine else None, settings=settings,
+    anim = Animator(refiner=DEFAULT_REFINER if settings.refine else None, settings=settings,
                     **_provenance(args))
     puppet = Puppet(args.photo, anim, live=_settings(args, LiveSettings))  # no face: fails before the stream
     interrupted = False
@@ -373,6 +375,7 @@ def _verify(args: argparse.Namespace) -> int:
 def _train_animator(args: argparse.Namespace) -> int:
     out = train_animator(run_dir=args.run_dir, parts=args.parts, weights_root=args.weights_dir,
                          progress=sys.stderr.isatty(), gru_steps=args.gru_steps,
+                         generator_steps=args.generator_steps, leave_out=args.leave_out,
                          **{f.name: getattr(args, f.name) for f in dataclasses.fields(RefinerConfig)
                             if "help" in f.metadata},
                          precision=os.environ.get("FACEANIM_PRECISION", "auto"))
@@ -382,10 +385,17 @@ def _train_animator(args: argparse.Namespace) -> int:
 
 
 def _evaluate_animation(args: argparse.Namespace) -> int:
-    ev = evaluate_animation(out_dir=args.output, quick=args.quick, progress=sys.stderr.isatty())
+    ev = evaluate_animation(out_dir=args.output, quick=args.quick, progress=sys.stderr.isatty(),
+                            peer=None if args.peer in ("", "none") else args.peer)
     print(ev)
     for k, v in ev.metrics.get("targets", {}).items():
         print(f"  {'reached' if v else 'MISSED '} {k}")
+    truth = ev.metrics.get("against_real", {})
+    if truth:
+        method = truth.get("mead_method")
+        print(f"against MEAD's real expressions, actors {', '.join(truth['actors'])} held out in turn ({method}):")
+        for k, v in truth.get("targets", {}).get(method, {}).items():
+            print(f"  {('reached' if v else 'MISSED ') if isinstance(v, bool) else '       '} {k}: {v}")
     return 0
 
 
@@ -467,6 +477,7 @@ def _info(args: argparse.Namespace) -> int:
           or "none (train one: faceanim train emotion)")
     parts = {n: n for n in ("animator_refiner", "emotion_motion", "emotion_texture", "keypoint_gru",
                             "emotion_calibration")}
+    parts["animator_generator"] = "animator_refiner"
     have = [n for n, kind in parts.items() if n in available_weights(kind=kind)]
     missing = [n for n in parts if n not in have]
     print("animator:", ", ".join(have) or "none", f"(missing: {', '.join(missing)}; faceanim train animator)"
@@ -572,6 +583,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings(t, RefinerConfig)
     t.add_argument("--gru-steps", type=int, default=_default(train_animator, "gru_steps"),
                    help="keypoint GRU training steps")
+    t.add_argument("--generator-steps", type=int, default=None,
+                   help=f"emotion-conditioned generator steps (default: {GENERATOR_CONFIG['steps']})")
+    t.add_argument("--leave-out", default=None, metavar="ACTOR",
+                   help="train the generator without this MEAD actor (for the leave-one-actor-out evaluation)")
     t.add_argument("--parts", nargs="+", default=list(ANIMATOR_PARTS), choices=list(ANIMATOR_PARTS))
     t.add_argument("--run-dir", default="runs/animator/refiner", help="refiner checkpoints (resumes from here)")
     t.add_argument("--weights-dir", default=None, help="where to write the weights (default: the repo's weights/)")
@@ -585,14 +600,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--quick", action="store_true", help="600 faces per split and 2 CK+ folds (smoke run)")
     e.add_argument("--peer", action="append", help="also run this recognizer on the same faces (e.g. fer)")
     e.set_defaults(func=_evaluate)
-    e = esub.add_parser("animation", help="reconstruction, emotion animation, jitter/lag, speed")
+    e = esub.add_parser("animation", help="reconstruction, emotion animation, jitter/lag, speed, and against "
+                                          "MEAD's real expressions (each actor held out)")
     e.add_argument("--output", default=None, help="report folder (default: reports/)")
     e.add_argument("--quick", action="store_true", help="few frames and faces (smoke run)")
+    e.add_argument("--peer", default="fer", help="the independent judge of the MEAD comparison ('fer', where "
+                                                 "`make setup-peers` installed it; 'none' for ours only)")
     e.set_defaults(func=_evaluate_animation)
 
     p = sub.add_parser("animate", help="animate the face in a photo toward an emotion or with a driving video")
     p.add_argument("photo", help="image with a face (the largest is animated)")
-    p.add_argument("--emotion", choices=EMOTIONS)
+    p.add_argument("--emotion", choices=(*EMOTIONS, CONTEMPT),
+                   help="the expression to move toward (contempt: with --learned-from mead; no recognizer names it)")
+    p.add_argument("--learned-from", choices=list(LEARNED_FROM), default="ckplus",
+                   help="emotion motion, texture and calibration learned from CK+ (default) or CK+ and MEAD pooled")
     emo = Animator.emotion
     p.add_argument("--intensity", type=argtype("intensity"), default=_default(emo, "intensity"), help="0-1 (with --emotion)")
     p.add_argument("--frames", type=argtype("frames"), default=_default(emo, "frames"),

@@ -14,13 +14,15 @@ from enum import Enum
 
 from .errors import SettingError
 
-__all__ = ["EMOTIONS", "EXPRESSIONS", "NEUTRAL", "Emotion", "ALIASES", "to_emotion", "label_id"]
+__all__ = ["EMOTIONS", "EXPRESSIONS", "NEUTRAL", "CONTEMPT", "Emotion", "ALIASES", "to_emotion", "label_id"]
 
 #: FER-2013's class order (label ids 0..6). Every model and table in faceanim uses it.
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 NEUTRAL = "neutral"
 #: the six expressions (every emotion but neutral): what the animator moves toward and CK+ labels
 EXPRESSIONS = tuple(e for e in EMOTIONS if e != NEUTRAL)
+#: an expression CK+ and MEAD film but FER-2013 has no class for: the animator can show it, no recognizer names it
+CONTEMPT = "contempt"
 
 
 class Emotion(str, Enum):

@@ -220,6 +220,7 @@ BAD_SETTINGS: list[tuple[str, list[str]]] = (
     + [("communicate", ["--emotion", "bored"])]
     + [("animate_emotion", ["--readable", v]) for v in ("nan", "-0.1", "1.5", "abc")]
     + [("animate_driving", ["--readable", "0.7"])]  # without --emotion
+    + [("animate_emotion", ["--crop-size", v]) for v in ("300", "0", "abc", "nan")]
 )
 
 

@@ -270,7 +270,7 @@ def test_generator_starts_near_the_warp_and_training_resumes(tmp):
     tracks = np.stack([lm + rng.normal(0, 0.5, lm.shape) for _ in range(6)])
     clips = [Clip("v", "video", "v", "", 25.0, frames, tracks.astype(np.float32), np.ones(6, bool)),
              Clip("c", "ckplus", "S999", "happiness", 25.0, frames, tracks.astype(np.float32), np.ones(6, bool))]
-    xin, y = make_pair(clips[0], 0, 3)
+    xin, y, _ = make_pair(clips[0], 0, 3)
     assert xin.shape == (6, 64, 64) and y.shape == (3, 64, 64) and np.isfinite(xin).all()
     cfg = RefinerConfig(steps=4, batch_size=2, patch=32, width=8, warmup=2, checkpoint_every=2)
     st = train_refiner(clips, cfg, run_dir=tmp / "run", progress=False, stop_after=2)

@@ -40,11 +40,29 @@ from .warp import flow_magnitude, tps_map, warp_image
 if TYPE_CHECKING:
     from ..provenance import Marker
 
-__all__ = ["AnimationSettings", "SourceFace", "Animation", "AnimatedFrame", "SavedAnimation", "Animator",
+__all__ = ["AnimationSettings", "CROP_SIZES", "DEFAULT_REFINER", "DEFAULT_GENERATOR", "LEARNED_FROM",
+           "SourceFace", "Animation", "AnimatedFrame",
+           "SavedAnimation", "Animator",
            "gaussian_post_filter", "paste_animated", "Paster", "FrameRenderer",
            "motion_weight", "FILTERS"]
 
 FILTERS = ("one_euro", "gru", "constant_velocity")
+#: face crop sides the animator works at: 256 (what every part was trained at) or 512 (a large photo's
+#: detail kept; the refinement generator still runs at 256 and its correction is scaled up)
+CROP_SIZES = (256, 512)
+_NET_SIZE = 256
+#: the refinement generator an :class:`Animator` uses unless told otherwise (weights name)
+DEFAULT_REFINER = "animator_refiner"
+#: the emotion-conditioned generator an :class:`Animator` animates emotions with (weights name)
+DEFAULT_GENERATOR = "animator_generator"
+#: where the emotion motion, texture and calibration were learned: ``Animator(**LEARNED_FROM["mead"])``
+#: (CLI ``--learned-from mead``). CK+ alone is the default: pooled with MEAD's two actors the motion
+#: matches their real expressions better uncalibrated, but calibrated it keeps the person less often and
+#: the held-out faces read back less often (README, "Against real expressions").
+LEARNED_FROM = {"ckplus": {"motion": "emotion_motion", "texture": "emotion_texture",
+                           "calibration": "emotion_calibration"},
+                "mead": {"motion": "emotion_motion_mead", "texture": "emotion_texture_mead",
+                         "calibration": "emotion_calibration_mead"}}
 
 
 @dataclass
@@ -66,6 +84,14 @@ class AnimationSettings:
         anchors_per_side: fixed points per crop edge.
         refine_window: ``"crop"`` (the generator runs on the whole crop) or ``"face"`` (on the window
             around the face only; :func:`~faceanim.animate.refine.refine_window`).
+        generator: emotion animation with the emotion-conditioned generator, where the animator has one (it
+            is told the emotion and its intensity per frame and paints the expression's shading itself, so
+            the expression texture is not applied on top); False (the default): the refiner and the
+            expression texture, which keep the photo sharper (the generator, trained with L1 on MEAD pairs
+            that never line up to the pixel, renders a softer face). A driving video always uses the refiner.
+        crop_size: the face crop's side, 256 or 512 px (:data:`CROP_SIZES`). At 512 the warp, texture and
+            paste-back work at 512, so a large photo's pasted face is as sharp as the photo around it; the
+            generator, trained at 256, runs on the frame scaled down and its correction is scaled up.
     """
 
     keypoints: int = field(default=68, metadata={"help": "landmarks that drive the warp (5-68)", "limit": "keypoints"})
@@ -84,6 +110,12 @@ class AnimationSettings:
     paste: bool = field(default=True, metadata={
         "help": "write the 256 px face crop instead of the full photo", "flag": "--crop"})
     anchors_per_side: int = field(default=5, metadata={"limit": "anchors_per_side"})
+    generator: bool = field(default=False, metadata={
+        "help": "with --emotion: the emotion-conditioned generator instead of the refiner and the expression "
+                "texture (softer: see the README)", "flag": "--generator"})
+    crop_size: int = field(default=256, metadata={
+        "help": "face crop side in px: 512 keeps a large photo's detail in the pasted face (slower)",
+        "choices": CROP_SIZES, "type": int})
     refine_window: str = field(default="crop", metadata={
         "help": "where the refinement generator runs: the whole crop, or the window around the face (about "
                 "half the work; the live default)", "choices": REFINE_WINDOWS})
@@ -92,9 +124,11 @@ class AnimationSettings:
         validate_fields(self)
         if self.refine_window not in REFINE_WINDOWS:
             raise SettingError(f"unknown refine_window {self.refine_window!r}; choose one of {', '.join(REFINE_WINDOWS)}")
+        if self.crop_size not in CROP_SIZES or isinstance(self.crop_size, bool):
+            raise SettingError(f"crop_size must be one of {', '.join(map(str, CROP_SIZES))}, got {self.crop_size!r}")
         if self.filter not in FILTERS:
             raise SettingError(f"unknown keypoint filter {self.filter!r}; choose one of {', '.join(FILTERS)}")
-        for name in ("refine", "calibrated", "paste"):
+        for name in ("refine", "calibrated", "paste", "generator"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise SettingError(f"{name} must be True or False, got {getattr(self, name)!r}")
         return self
@@ -298,6 +332,21 @@ def paste_animated(image: np.ndarray, crop: np.ndarray, source_crop: np.ndarray,
     return Paster(image, source_crop, aligned, feather)(crop, moved)
 
 
+def _load_generator(value):
+    """The emotion-conditioned generator: a :class:`Refiner` as given, or the named weights (the default's
+    absence means none: a checkout that never trained one animates with the refiner and the texture)."""
+    if value is None or not isinstance(value, str):
+        return value
+    from ..weights import available_weights
+
+    if value == DEFAULT_GENERATOR and value not in available_weights(kind="animator_refiner"):
+        return None
+    gen = Refiner.load(value)
+    if not gen.conditions:
+        raise SettingError(f"{value} is not an emotion-conditioned generator; pass it as refiner=")
+    return gen
+
+
 def _load_or(value, loader):
     if value is None or not isinstance(value, str):
         return value
@@ -308,8 +357,12 @@ class Animator:
     """Animate still faces.
 
     Args:
-        refiner: weights name (default ``"animator_refiner"``), a :class:`Refiner`, or None (warp only).
-        motion: weights name of the learned emotion motion, or an :class:`EmotionMotion`.
+        refiner: weights name (default :data:`DEFAULT_REFINER`), a :class:`Refiner`, or None (warp only).
+        generator: the emotion-conditioned generator for emotion animation: weights name (default
+            :data:`DEFAULT_GENERATOR`; none where those weights were not made), a :class:`Refiner`, or None
+            (the refiner and the expression texture).
+        motion: weights name of the learned emotion motion, or an :class:`EmotionMotion` (the default learned
+            from CK+; :data:`LEARNED_FROM` names the MEAD-pooled set of motion, texture and calibration).
         predictor: weights name of the keypoint GRU, a :class:`KeypointGRU`, or None.
         texture: weights name of the learned expression texture, an :class:`ExpressionTexture`, or None.
         settings: default :class:`AnimationSettings`.
@@ -334,13 +387,14 @@ class Animator:
     True
     """
 
-    def __init__(self, refiner: str | Refiner | None = "animator_refiner",
+    def __init__(self, refiner: str | Refiner | None = DEFAULT_REFINER,
                  motion: str | EmotionMotion = "emotion_motion", predictor: str | KeypointGRU | None = "keypoint_gru",
                  settings: AnimationSettings | None = None, detector: str = "mtcnn",
                  texture: str | ExpressionTexture | None = "emotion_texture", recognizer=None,
                  calibration: str | IntensityCalibration | None = "emotion_calibration", provenance: bool = True,
-                 label: bool = False, sign: bool | str = "auto"):
+                 label: bool = False, sign: bool | str = "auto", generator: str | Refiner | None = DEFAULT_GENERATOR):
         self.refiner = _load_or(refiner, Refiner.load)
+        self.generator = _load_generator(generator)
         self.motion = _load_or(motion, EmotionMotion.load)
         self.predictor = _load_or(predictor, load_keypoint_gru)
         self.texture = _load_or(texture, ExpressionTexture.load)
@@ -368,8 +422,9 @@ class Animator:
         return self._pipe
 
     # -- sources
-    def prepare(self, photo) -> SourceFace:
-        """Find the largest face in ``photo`` (path or array) and crop it; :class:`NoFaceError` if none."""
+    def prepare(self, photo, crop_size: int = 256) -> SourceFace:
+        """Find the largest face in ``photo`` (path or array) and crop it to ``crop_size`` px
+        (:data:`CROP_SIZES`); :class:`NoFaceError` if none."""
         from ..face import align_face
         from ..io import as_rgb, read_image
 
@@ -379,7 +434,9 @@ class Animator:
         if not faces:
             raise NoFaceError(f"no face found in {name}; use a photo with a clear, roughly frontal face "
                               "(at least about 40 px across)")
-        aligned = align_face(image, faces[0], "animation")
+        if crop_size not in CROP_SIZES:
+            raise SettingError(f"crop_size must be one of {', '.join(map(str, CROP_SIZES))}, got {crop_size!r}")
+        aligned = align_face(image, faces[0], "animation", size=int(crop_size))
         # the 68 points are found again in the crop, as the training clips' points were
         found = self.pipeline(aligned.image).faces
         lm = found[0].landmarks if found else aligned.to_crop(faces[0].landmarks)
@@ -443,8 +500,8 @@ class Animator:
         fps = check("fps", fps)
         if output is not None:
             self._check_output(output, photo)
-        source = photo if isinstance(photo, SourceFace) else self.prepare(photo)
         settings = self._settings(overrides)
+        source = photo if isinstance(photo, SourceFace) else self.prepare(photo, settings.crop_size)
         undo = self._source_expression(source, source_expression)
         progress_curve = ease(frames, easing, self.motion.onset, hold)
         info = {"emotion": emotion, "intensity": float(intensity)}
@@ -453,12 +510,15 @@ class Animator:
         gain = self.emotion_gain(emotion, gain, settings)
         if settings.calibrated:
             info["calibrated_gain"] = round(gain, 3)
+        # the photo's expression is read on the calibrated scale: it is taken out with its emotion's gain
+        undo_gain = 1.0 if undo.neutral else self.emotion_gain(undo.emotion, 1.0, settings)
         track = emotion_keypoints(source.landmarks, self.motion, emotion, intensity, progress_curve, gain,
-                                  undo=None if undo.neutral else undo)
+                                  undo=None if undo.neutral else undo, undo_gain=undo_gain)
         if not undo.neutral:
-            info["source_expression"] = {"emotion": undo.emotion, "amount": round(undo.amount, 3), "from": undo.source}
+            info["source_expression"] = {"emotion": undo.emotion, "amount": round(undo.amount, 3), "from": undo.source,
+                                         "gain": round(undo_gain, 3)}
         moving = (emotion, gain * float(intensity) * progress_curve)
-        undoing = None if undo.neutral else (undo.emotion, undo.amount * progress_curve)
+        undoing = None if undo.neutral else (undo.emotion, undo_gain * undo.amount * progress_curve)
         if output is not None:
             frames_ = self.frames(source, track, fps, settings, progress=progress, emotion=moving, undo=undoing)
             return self.write(output, frames_, fps, full=settings.paste, info=info, inputs=self._inputs(photo))
@@ -521,8 +581,8 @@ class Animator:
         max_frames = check("max_frames", max_frames, optional=True)
         if output is not None:
             self._check_output(output, photo, video if isinstance(video, (str, os.PathLike)) else None)
-        source = photo if isinstance(photo, SourceFace) else self.prepare(photo)
         settings = self._settings(overrides)
+        source = photo if isinstance(photo, SourceFace) else self.prepare(photo, settings.crop_size)
         if isinstance(video, Clip):  # landmarks already known: the track in one go
             track = driving_keypoints(source.landmarks, video.landmarks[:max_frames], mode, reference)
             clip_info = {"driving": video.name, "mode": mode, "reference": reference}
@@ -729,7 +789,15 @@ class FrameRenderer:
         self.animator, self.source, self.settings = animator, source, st
         self.emotion = emotion
         size = self.size = source.crop.shape[0]
-        self.textured = (emotion is not None and st.texture > 0
+        # emotion animation with the emotion-conditioned generator (where there is one and the settings want
+        # it): it paints the expression's texture itself (told the emotion and its amount per frame), so the
+        # learned ratio images are applied only with the plain refiner
+        use_generator = emotion is not None and st.refine and st.generator and animator.generator is not None
+        self.net = animator.generator if use_generator else animator.refiner
+        self.conditions = self.net.conditions if st.refine and self.net is not None else 0
+        self.cond_amounts = (np.broadcast_to(np.asarray(emotion[1], np.float64), (frames,))
+                             if emotion is not None and self.conditions else None)
+        self.textured = (emotion is not None and st.texture > 0 and not self.conditions
                          and (emotion[0] != "neutral" or (undo is not None and undo[0] != "neutral")))
         if self.textured:
             assert emotion is not None  # textured implies an emotion track
@@ -742,6 +810,7 @@ class FrameRenderer:
             self.undo_amounts = np.broadcast_to(np.asarray(undo_level, np.float64), (frames,))
             self.to_canon = texture.source_map(source.landmarks, size, st.anchors_per_side)
             self.keep = forehead_keep(source.crop, source.landmarks)
+        self.scale = size / _NET_SIZE  # the generator works at 256 px
         self.idx = select_keypoints(st.keypoints)
         self.anchors = border_anchors(size, st.anchors_per_side)
         self.src_pts = np.vstack([source.landmarks[self.idx], self.anchors])
@@ -751,23 +820,54 @@ class FrameRenderer:
         """Frame ``t`` warped to ``keypoints``: ``(t, keypoints, mapping, warped, generator input or None)``."""
         mapping = tps_map(self.src_pts, np.vstack([keypoints[self.idx], self.anchors]), self.size, grid=32)
         warped = warp_image(self.source.crop, mapping)
-        gin = (generator_input(warped, mapping, self.source.landmarks, keypoints) if self.settings.refine
-               else None)
+        gin = None
+        if self.settings.refine and self.scale == 1:
+            gin = generator_input(warped, mapping, self.source.landmarks, keypoints)
+        elif self.settings.refine:  # the generator's own scale: the frame, map and points scaled down
+            import cv2
+
+            net = (_NET_SIZE, _NET_SIZE)
+            gin = generator_input(cv2.resize(warped, net, interpolation=cv2.INTER_AREA),
+                                  cv2.resize(mapping, net, interpolation=cv2.INTER_LINEAR) / self.scale,
+                                  self.source.landmarks / self.scale, keypoints / self.scale)
+        if gin is not None and self.conditions:
+            from .networks import condition_planes
+
+            name = self.emotion[0] if self.emotion is not None else None
+            amount = float(self.cond_amounts[t]) if self.cond_amounts is not None else 0.0
+            gin = np.concatenate([gin, condition_planes(name, amount, gin.shape[1:])])
         return t, keypoints, mapping, warped, gin
 
     def refine(self, items: list) -> Iterator[AnimatedFrame]:
         """:meth:`warp`'s frames through the refinement generator (one call for all of them), finished."""
         if not items:
             return
-        window = refine_window(self.source.landmarks, [it[1] for it in items], self.size) \
+        window = refine_window(self.source.landmarks / self.scale, [it[1] / self.scale for it in items],
+                               _NET_SIZE if self.scale != 1 else self.size) \
             if self.settings.refine_window == "face" else None
-        out = self.animator.refiner.refine_batch(np.stack([it[4] for it in items]), window=window,
-                                                 warped=np.stack([it[3] for it in items]))
+        gins = np.stack([it[4] for it in items])
+        if self.scale == 1:
+            out = self.net.refine_batch(gins, window=window, warped=np.stack([it[3] for it in items]))
+        else:
+            out = self._refine_scaled(gins, [it[3] for it in items], window)
         for (t, kp, mapping, warped, _), img in zip(items, out):
             if self.emotion is not None:  # the generator's change is kept below the brows only
                 above = above_brows(kp, self.size)[..., None]
                 img = np.clip(img * (1.0 - above) + warped * above + 0.5, 0, 255).astype(np.uint8)
             yield self.finish((t, kp, mapping, img, None))
+
+    def _refine_scaled(self, gins: np.ndarray, warped: list, window) -> list:
+        """The generator on 256 px inputs; its correction (output minus its input frame) scaled up and added
+        to each full-size warped frame."""
+        import cv2
+
+        small = self.net.refine_batch(gins, window=window).astype(np.float32)
+        base = (np.moveaxis(gins[:, :3], 1, -1) + 1.0) * 127.5
+        out = []
+        for w, corr in zip(warped, small - base):
+            up = cv2.resize(corr, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
+            out.append(np.clip(w.astype(np.float32) + up + 0.5, 0, 255).astype(np.uint8))
+        return out
 
     def finish(self, item: tuple) -> AnimatedFrame:
         """Texture, post-filter and paste-back of a warped (or refined) frame."""

@@ -20,7 +20,8 @@ import numpy as np
 from ..config import REPO_ROOT
 from ..errors import DataNotFoundError, FaceanimError, NoFaceError
 
-__all__ = ["Clip", "prepare_clips", "load_clips", "crop_clip", "follow_crops", "fill_landmarks", "HELDOUT_VIDEOS",
+__all__ = ["Clip", "prepare_clips", "load_clips", "prepare_mead_clips", "load_mead_clips", "mead_cache", "crop_clip",
+           "follow_crops", "fill_landmarks", "HELDOUT_VIDEOS",
            "HELDOUT_SUBJECTS",
            "default_cache", "CROP_SIZE"]
 
@@ -39,7 +40,8 @@ class Clip:
         frames: ``(T, S, S, 3)`` RGB uint8 crops.
         landmarks: ``(T, 68, 2)`` in crop pixels.
         found: ``(T,)`` True where landmarks were fitted on that frame (else carried from the last one).
-        kind: ``"video"`` or ``"ckplus"``; person: video stem or CK+ subject; emotion: CK+ emotion or "".
+        kind: ``"video"``, ``"ckplus"`` or ``"mead"``; person: video stem, CK+ subject or MEAD actor; emotion:
+            CK+'s or MEAD's emotion, or "" (a face video).
     """
 
     name: str
@@ -161,7 +163,6 @@ def prepare_clips(max_frames: int = 300, cache: str | os.PathLike | None = None,
     ``max_videos`` / ``max_sequences`` keep only the first few (quick runs and tests)."""
     from tqdm.auto import tqdm
 
-    from .._atomic import atomic_path
     from ..data import list_face_videos, load_ckplus_sequences
     from ..face import FacePipeline
     from ..io import VideoReader
@@ -178,14 +179,7 @@ def prepare_clips(max_frames: int = 300, cache: str | os.PathLike | None = None,
         clips.append(crop_clip(images, path.stem, "video", path.stem, "", fps, pipeline=pipe))
     for s in tqdm(seqs, desc="CK+ sequences", disable=not progress):
         clips.append(crop_clip(s.frames, s.name, "ckplus", s.subject, s.emotion, 30.0, detect_every=1, pipeline=pipe))
-    arrays = {"names": np.array([c.name for c in clips]), "kinds": np.array([c.kind for c in clips]),
-              "persons": np.array([c.person for c in clips]), "emotions": np.array([c.emotion for c in clips]),
-              "fps": np.array([c.fps for c in clips]), "lengths": np.array([len(c) for c in clips]),
-              "frames": np.concatenate([c.frames for c in clips]),
-              "landmarks": np.concatenate([c.landmarks for c in clips]),
-              "found": np.concatenate([c.found for c in clips])}
-    with atomic_path(cache) as tmp:
-        np.savez(tmp, **arrays)
+    _save_clips(clips, cache)
     return cache
 
 
@@ -197,6 +191,23 @@ def load_clips(cache: str | os.PathLike | None = None, prepare: bool = True, pro
             raise DataNotFoundError(f"no animator clips at {cache}; run `faceanim train animator` or "
                                     "faceanim.animate.prepare_clips() first")
         prepare_clips(cache=cache, progress=progress)
+    return _read_clips(cache)
+
+
+def _save_clips(clips: list[Clip], cache: Path) -> None:
+    from .._atomic import atomic_path
+
+    arrays = {"names": np.array([c.name for c in clips]), "kinds": np.array([c.kind for c in clips]),
+              "persons": np.array([c.person for c in clips]), "emotions": np.array([c.emotion for c in clips]),
+              "fps": np.array([c.fps for c in clips]), "lengths": np.array([len(c) for c in clips]),
+              "frames": np.concatenate([c.frames for c in clips]),
+              "landmarks": np.concatenate([c.landmarks for c in clips]),
+              "found": np.concatenate([c.found for c in clips])}
+    with atomic_path(cache) as tmp:
+        np.savez(tmp, **arrays)
+
+
+def _read_clips(cache: Path) -> list[Clip]:
     z = np.load(cache)
     ends = np.cumsum(z["lengths"])
     starts = ends - z["lengths"]
@@ -204,3 +215,52 @@ def load_clips(cache: str | os.PathLike | None = None, prepare: bool = True, pro
     return [Clip(name=str(n), kind=str(k), person=str(p), emotion=str(e), fps=float(f), frames=frames[a:b],
                  landmarks=lms[a:b], found=found[a:b])
             for n, k, p, e, f, a, b in zip(z["names"], z["kinds"], z["persons"], z["emotions"], z["fps"], starts, ends)]
+
+
+def mead_cache() -> Path:
+    """Where :func:`prepare_mead_clips` keeps the MEAD crops (beside :func:`default_cache`)."""
+    return default_cache().with_name(f"mead_clips_{CROP_SIZE}.npz")
+
+
+def prepare_mead_clips(cache: str | os.PathLike | None = None, progress: bool = True,
+                       max_frames: int | None = None, actors: Iterable[str] | None = None) -> Path:
+    """Crop every MEAD clip (``$FACEANIM_DATA/mead/clips``, :func:`~faceanim.data.list_mead_clips`) as the
+    animator's clips are cropped, landmarks fitted on every frame (the actors speak: the mouth moves fast),
+    and save them to ``cache``. Each becomes a :class:`Clip` of ``kind="mead"`` whose ``person`` is the
+    actor and ``emotion`` ours (contempt keeps its name). The 1080p original of M030's sad clip is the
+    same recording as ``M030_front_sad_level3_001`` and is left out. ``max_frames`` / ``actors``: only
+    the first frames / these actors' clips (quick runs and tests)."""
+    from tqdm.auto import tqdm
+
+    from ..data import list_mead_clips
+    from ..face import FacePipeline
+    from ..io import VideoReader
+
+    cache = Path(cache) if cache else mead_cache()
+    table = list_mead_clips()
+    table = table[~table.name.str.endswith("_1080p")]
+    if actors is not None:
+        table = table[table.actor.isin(list(actors))]
+    if not len(table):
+        raise DataNotFoundError("no MEAD clips in $FACEANIM_DATA/mead/clips (see SOURCES.md, section 5)")
+    pipe = FacePipeline("mtcnn", "dlib68", template=None, max_faces=1)
+    clips = []
+    for row in tqdm(list(table.itertuples()), desc="MEAD clips", disable=not progress):
+        with VideoReader(row.path, max_frames=max_frames) as reader:
+            images = [f.image for f in reader]
+            fps = reader.fps
+        clips.append(crop_clip(images, row.name, "mead", row.actor, row.emotion, fps, detect_every=1,
+                               pipeline=pipe))
+    _save_clips(clips, cache)
+    return cache
+
+
+def load_mead_clips(cache: str | os.PathLike | None = None, prepare: bool = True,
+                    progress: bool = True) -> list[Clip]:
+    """The cached MEAD clips (made with :func:`prepare_mead_clips` first when missing and ``prepare``)."""
+    cache = Path(cache) if cache else mead_cache()
+    if not cache.exists():
+        if not prepare:
+            raise DataNotFoundError(f"no MEAD clips at {cache}; run faceanim.animate.prepare_mead_clips() first")
+        prepare_mead_clips(cache=cache, progress=progress)
+    return _read_clips(cache)

@@ -12,7 +12,11 @@
    and from faces that already show an expression, with that expression kept or taken out.
 3. Keypoint steadiness: jitter against filter strength, with the lag it costs; the GRU's next-frame error
    against constant velocity and constant position.
-4. Frames per second at 256 px for the warp path and the full path.
+4. Frames per second at 256 px for the warp path and the full path, and the full path at a 512 px crop.
+5. Against the truth (:mod:`~faceanim.animate.truth`): MEAD's actors, each held out in turn, animated from
+   their neutral face and compared with their real expressions (shape, face and mouth appearance, the
+   independent ``fer`` judge and ours, identity), for the CK+ method from before MEAD and the MEAD-learned
+   one; written to ``animation_metrics.json`` under ``against_real`` (needs ``$FACEANIM_DATA/mead``).
 """
 
 from __future__ import annotations
@@ -183,9 +187,11 @@ def from_expressive(animator, recognizer, clips, stills: bool = True, astronaut:
         for emotion in [e for e in EMOTIONS if e != reading.label]:
             for method, u in (("kept", None), ("taken out", undo)):
                 g = animator.emotion_gain(emotion, 1.0, st)
-                track = emotion_keypoints(source.landmarks, animator.motion, emotion, 1.0, gain=g, undo=u)[None]
+                ug = 1.0 if u is None or u.neutral else animator.emotion_gain(u.emotion, 1.0, st)
+                track = emotion_keypoints(source.landmarks, animator.motion, emotion, 1.0, gain=g, undo=u,
+                                          undo_gain=ug)[None]
                 crop = animator.render(source, track, settings=st, emotion=(emotion, g),
-                                       undo=None if u is None else (u.emotion, u.amount)).crops[0]
+                                       undo=None if u is None else (u.emotion, ug * u.amount)).crops[0]
                 face = scorer.face(crop, track[0])
                 out = recognizer.recognize_faces(crop, [face])[0]
                 ident = float(np.linalg.norm(scorer.descriptor(crop, face) - src_desc))
@@ -214,17 +220,21 @@ def _summ_expressive(df) -> dict:
 
 def emotion_methods(animator) -> dict:
     """Emotion-animation variants side by side, the full one (the animator's default) last: warp only,
-    warp + refinement, warp + refinement + expression texture (all at the mean measured apex), and the
-    same with the per-emotion intensity calibration."""
+    warp + refinement, warp + the emotion-conditioned generator (the alternative to the texture),
+    warp + refinement + expression texture (all at the mean measured apex), and the last of them with the
+    per-emotion intensity calibration."""
 
-    methods = {"warp": AnimationSettings(paste=False, refine=False, texture=0.0, calibrated=False)}
+    methods = {"warp": AnimationSettings(paste=False, refine=False, texture=0.0, calibrated=False, generator=False)}
     if animator.refiner is not None:
-        methods["warp+refine"] = AnimationSettings(paste=False, texture=0.0, calibrated=False)
+        methods["warp+refine"] = AnimationSettings(paste=False, texture=0.0, calibrated=False, generator=False)
     last = "warp+refine" if animator.refiner is not None else "warp"
+    if animator.generator is not None and animator.refiner is not None:  # the alternative to the texture
+        methods["warp+generator"] = AnimationSettings(paste=False, texture=1.0, calibrated=False, generator=True)
+        last = "warp+generator"
     if animator.texture is not None:
         last = "warp+refine+texture" if animator.refiner is not None else "warp+texture"
         methods[last] = AnimationSettings(paste=False, refine=animator.refiner is not None, texture=1.0,
-                                          calibrated=False)
+                                          calibrated=False, generator=False)
     if animator.calibration is not None:
         methods[last + "+calibrated"] = dataclasses.replace(methods[last], calibrated=True)
     return methods
@@ -344,15 +354,60 @@ def time_paths(animator, source=None, frames: int = 48, repeats: int = 2) -> dic
     if animator.refiner is not None:
         variants["full_fps"] = AnimationSettings(paste=False, refine=True, gaussian=0.3)
         variants["full_pasted_fps"] = AnimationSettings(paste=True, refine=True, gaussian=0.3)
+        variants["full_512_fps"] = AnimationSettings(paste=False, refine=True, gaussian=0.3, crop_size=512)
+        variants["full_512_pasted_fps"] = AnimationSettings(paste=True, refine=True, gaussian=0.3, crop_size=512)
+    sources = {256: source}
     for key, st in variants.items():
+        if st.crop_size not in sources:
+            sources[st.crop_size] = animator.prepare(source.image, st.crop_size)
+        src = sources[st.crop_size]
+        kp = track * (st.crop_size / source.crop.shape[0])
         best = 0.0
         for _ in range(repeats):
             t0 = time.perf_counter()
-            animator.render(source, track, settings=st, batch_size=1,
+            animator.render(src, kp, settings=st, batch_size=1,
                             emotion=("happy", progress) if st.refine else None)
             best = max(best, frames / (time.perf_counter() - t0))
         out[key] = round(best, 1)
     return out
+
+
+def time_generator(name: str = "animator_generator", repeats: int = 20) -> dict:
+    """Milliseconds per call of the emotion-conditioned generator on one 256 px frame, on the whole crop and
+    on the face window (the live path's default), at the precision and backend the machine chooses, and
+    the full emotion path's frames per second with it (whole crop); {} where those weights were not made."""
+    from ..errors import WeightsError
+    from .refine import Refiner
+
+    try:
+        refiner = Refiner.load(name)
+    except (WeightsError, FileNotFoundError):
+        return {}
+    from .refine import refine_window
+
+    anim = Animator(generator=refiner, predictor=None)
+    source = anim.prepare(_astronaut())
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 6 + refiner.conditions, 256, 256)).astype(np.float32)
+    window = refine_window(source.landmarks, [source.landmarks], 256)
+
+    def ms(**kw) -> float:
+        refiner.refine_batch(x, **kw)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            refiner.refine_batch(x, **kw)
+            times.append(time.perf_counter() - t0)
+        return round(1000 * float(np.median(times)), 2)
+
+    crop_ms, face_ms = ms(), ms(window=window)
+    progress = ease(24)
+    track = emotion_keypoints(source.landmarks, anim.motion, "happy", 1.0, progress)
+    t0 = time.perf_counter()
+    anim.render(source, track, settings=AnimationSettings(paste=False, gaussian=0.3), batch_size=1,
+                emotion=("happy", progress))
+    return {"weights": name, "backend": refiner.name, "generator_ms_crop_256": crop_ms,
+            "generator_ms_face_window": face_ms, "window": list(window),
+            "full_fps": round(24 / (time.perf_counter() - t0), 1)}
 
 
 def paste_check(animator, image=None) -> dict:
@@ -380,6 +435,8 @@ class AnimationEval:
     reconstruction: "pandas.DataFrame" = field(repr=False)  # noqa: F821
     emotion: "pandas.DataFrame" = field(repr=False)  # noqa: F821
     figures: list[Path] = field(default_factory=list)
+    #: the comparison with MEAD's real expressions (:class:`~faceanim.animate.truth.TruthEval`), when run
+    truth: "object | None" = field(default=None, repr=False)
 
     def reconstruction_table(self) -> "pandas.DataFrame":  # noqa: F821
         """One row per (clip kind, method): mean L1, SSIM, AKD, identity over the held-out frames."""
@@ -563,10 +620,11 @@ def astronaut_gallery(animator):
     fig, axes = plt.subplots(len(rows), 7, figsize=(14, 2.3 * len(rows)), squeeze=False)
     for r, (name, stt, undo) in enumerate(rows):
         gains = [animator.emotion_gain(e, 1.0, stt) for e in TARGET_EMOTIONS]
+        ug = 1.0 if undo is None else animator.emotion_gain(undo.emotion, 1.0, stt)
         crops = [animator.render(source, emotion_keypoints(source.landmarks, animator.motion, e, 1.0, gain=g,
-                                                           undo=undo)[None],
+                                                           undo=undo, undo_gain=ug)[None],
                                  settings=stt, emotion=(e, g),
-                                 undo=None if undo is None else (undo.emotion, undo.amount)).crops[0]
+                                 undo=None if undo is None else (undo.emotion, ug * undo.amount)).crops[0]
                  for e, g in zip(TARGET_EMOTIONS, gains)]
         for c, (img, title) in enumerate(zip([source.crop, *crops], ["source", *TARGET_EMOTIONS])):
             axes[r, c].imshow(img)
@@ -577,11 +635,14 @@ def astronaut_gallery(animator):
 
 
 def evaluate_animation(animator=None, recognizer=None, out_dir: str | os.PathLike | None = None,
-                       quick: bool = False, progress: bool = True, clips=None) -> AnimationEval:
+                       quick: bool = False, progress: bool = True, clips=None, mead=None,
+                       peer: str | None = "fer") -> AnimationEval:
     """Run everything above; write ``animation_metrics.json`` and ``animation/*.png`` under ``out_dir``.
 
     ``clips`` defaults to every prepared clip (:func:`~faceanim.animate.clips.load_clips`); ``quick`` scores
-    6 frames per held-out clip and animates only the first 3 held-out faces (no stills)."""
+    6 frames per held-out clip and animates only the first 3 held-out faces (no stills). ``mead``: the MEAD
+    clips for the comparison with real expressions (default: the cached ones where ``$FACEANIM_DATA`` has
+    MEAD; an empty list skips it); ``peer``: its independent judge (``"fer"``, where installed)."""
     import pandas as pd
 
     animator = animator or Animator()
@@ -608,8 +669,10 @@ def evaluate_animation(animator=None, recognizer=None, out_dir: str | os.PathLik
                               "from_expressive": _summ_expressive(expressive)},
         "steadiness": steadiness(clips, animator.predictor),
         "speed": time_paths(animator, frames=24 if quick else 48),
+        "generator_speed": time_generator(),
         "paste_back": paste_check(animator),
-        "weights": {k: getattr(v, "meta", {}).get("sha256") for k, v in (("refiner", animator.refiner),)},
+        "weights": {k: getattr(v, "meta", {}).get("sha256") for k, v in (("refiner", animator.refiner),
+                                                                          ("generator", animator.generator))},
     }
     v = metrics["reconstruction"].get("video", {})
     e = metrics["emotion_animation"].get(full_method, {})
@@ -627,12 +690,35 @@ def evaluate_animation(animator=None, recognizer=None, out_dir: str | os.PathLik
             "full_10fps": metrics["speed"].get("full_fps", 0) >= 10,
             "background_untouched": metrics["paste_back"]["outside_crop_max_change"] == 0.0,
         }
+    truth = None
+    if mead is None and has_dataset("mead"):
+        from .clips import load_mead_clips
+
+        mead = load_mead_clips(progress=progress)
+    if mead:
+        from .truth import TruthEval, against_real, summarize_truth, truth_figure
+
+        renders, real = against_real(recognizer=recognizer, clips=clips, mead=mead, peer=peer,
+                                     sources_per_actor=2 if quick else 4, calibrate=not quick, progress=progress)
+        truth = TruthEval(summarize_truth(renders, real, mead), renders, real)
+        metrics["against_real"] = truth.metrics
     metrics["seconds"] = round(time.time() - t0, 1)
     figs = _plots(metrics, recon, emo, fig_dir, animator)
+    if truth is not None:
+        import matplotlib.pyplot as plt
+
+        path = fig_dir / "against_real.png"
+        fig = truth_figure(truth.metrics)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        figs.append(path)
+        with atomic_path(fig_dir / "against_real_renders.csv") as tmp:
+            truth.renders.to_csv(tmp, index=False)
     write_json(out_dir / "animation_metrics.json", metrics)
     for name, df in (("reconstruction_frames.csv", recon), ("emotion_renders.csv", emo),
                      ("from_expressive.csv", expressive)):
 
         with atomic_path(fig_dir / name) as tmp:
             pd.DataFrame(df).to_csv(tmp, index=False)
-    return AnimationEval(metrics=metrics, reconstruction=recon, emotion=emo, figures=figs)
+    return AnimationEval(metrics=metrics, reconstruction=recon, emotion=emo, figures=figs, truth=truth)

@@ -2,9 +2,12 @@
 
 Generator input (6 channels, :func:`generator_input`): the warped source (RGB), the target's inner-mouth
 region, the warped source's inner-mouth region (their difference says where a mouth opened or closed), and
-the warp's displacement length. It outputs a correction and a mask, ``out = warped + mask * correction``, so
-where the warp is right it is passed through untouched (the background stays still). Training is in
-:mod:`faceanim.animate.refine_train`, inference in :mod:`faceanim.animate.refine`.
+the warp's displacement length. An emotion-conditioned generator (``conditions=7``) reads 7 more: one
+constant plane per expression of :data:`CONDITIONS`, holding the requested intensity of that expression
+(all zero: no emotion asked for, as when a video drives the photo; :func:`condition_planes`). It outputs a
+correction and a mask, ``out = warped + mask * correction``, so where the warp is right it is passed
+through untouched (the background stays still). Training is in :mod:`faceanim.animate.refine_train`,
+inference in :mod:`faceanim.animate.refine`.
 """
 
 from __future__ import annotations
@@ -14,11 +17,27 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..labels import CONTEMPT, EXPRESSIONS
 from .warp import flow_magnitude, warp_image
 
-__all__ = ["Generator", "Discriminator", "generator_input", "mouth_mask", "INNER_MOUTH"]
+__all__ = ["Generator", "Discriminator", "generator_input", "mouth_mask", "INNER_MOUTH", "CONDITIONS",
+           "condition_planes", "BASE_CHANNELS"]
 
 INNER_MOUTH = np.arange(60, 68)
+#: the expressions an emotion-conditioned generator reads, one input plane each
+CONDITIONS = (*EXPRESSIONS, CONTEMPT)
+#: the generator's input channels before any condition planes
+BASE_CHANNELS = 6
+
+
+def condition_planes(emotion: str | None, amount: float, size: int | tuple[int, int]) -> np.ndarray:
+    """``(7, H, W)`` float32: ``amount`` on the plane of ``emotion`` (:data:`CONDITIONS`), zeros elsewhere
+    (all zeros for None or neutral)."""
+    h, w = (size, size) if np.isscalar(size) else size
+    out = np.zeros((len(CONDITIONS), h, w), np.float32)
+    if emotion is not None and emotion in CONDITIONS:
+        out[CONDITIONS.index(emotion)] = float(amount)
+    return out
 
 
 def mouth_mask(landmarks: np.ndarray, size: int) -> np.ndarray:
@@ -45,12 +64,14 @@ def _conv(cin, cout, stride=1):
 
 
 class Generator(nn.Module):
-    """A 3-level U-Net (16-32-64-128 channels, ~0.5M parameters) predicting a correction and a mask."""
+    """A 3-level U-Net (16-32-64-128 channels, ~0.5M parameters) predicting a correction and a mask;
+    ``conditions``: how many condition planes follow the 6 input channels (0 or ``len(CONDITIONS)``)."""
 
-    def __init__(self, width: int = 16):
+    def __init__(self, width: int = 16, conditions: int = 0):
         super().__init__()
         w = width
-        self.e0 = nn.Sequential(_conv(6, w), _conv(w, w))
+        self.conditions = int(conditions)
+        self.e0 = nn.Sequential(_conv(BASE_CHANNELS + self.conditions, w), _conv(w, w))
         self.e1 = nn.Sequential(_conv(w, 2 * w, 2), _conv(2 * w, 2 * w))
         self.e2 = nn.Sequential(_conv(2 * w, 4 * w, 2), _conv(4 * w, 4 * w))
         self.e3 = nn.Sequential(_conv(4 * w, 8 * w, 2), _conv(8 * w, 8 * w))

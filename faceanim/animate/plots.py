@@ -26,9 +26,10 @@ def plot_keypoints(frame: np.ndarray, landmarks: np.ndarray, keypoints: int = 20
     return fig
 
 
-def plot_emotion_motion(motion, reference: np.ndarray, scale: float = 3.0):
+def plot_emotion_motion(motion, reference: np.ndarray, scale: float = 3.0, compare=None):
     """Each emotion's apex displacement as arrows (``scale`` times longer) on a neutral face in the unit
-    frame, and the measured onset curve."""
+    frame, and the measured onset curve; ``compare``: another :class:`EmotionMotion` drawn in blue beside
+    it (e.g. CK+ alone)."""
     import matplotlib.pyplot as plt
 
     unit = apply_affine(normalizing_transform(reference), reference)
@@ -37,9 +38,16 @@ def plot_emotion_motion(motion, reference: np.ndarray, scale: float = 3.0):
     for ax, name in zip(axes, names):
         d = motion.displacement[name]
         ax.scatter(unit[:, 0], -unit[:, 1], s=4, c="#999999")
+        if compare is not None and name in compare.displacement:
+            c = compare.displacement[name]
+            ax.quiver(unit[:, 0], -unit[:, 1], scale * c[:, 0], -scale * c[:, 1], angles="xy", scale_units="xy",
+                      scale=1, color="#348abd", width=0.010, alpha=0.7)
         ax.quiver(unit[:, 0], -unit[:, 1], scale * d[:, 0], -scale * d[:, 1], angles="xy", scale_units="xy",
                   scale=1, color="#e24a33", width=0.012)
-        ax.set_title(f"{name} ({motion.sequences[name]} seq.)", fontsize=9)
+        src = getattr(motion, "sources", {}) or {}
+        counts = [f"{src[k][name]} {label}" for k, label in (("ckplus", "CK+"), ("mead", "MEAD"))
+                  if name in src.get(k, {})]
+        ax.set_title(f"{name} ({', '.join(counts) or str(motion.sequences[name]) + ' seq.'})", fontsize=9)
         ax.set_aspect("equal")
         ax.set_axis_off()
     axes[-1].plot(np.linspace(0, 1, len(motion.onset)), motion.onset, "o-")
@@ -50,15 +58,26 @@ def plot_emotion_motion(motion, reference: np.ndarray, scale: float = 3.0):
 
 
 def plot_expression_texture(texture, limit: float = 0.6):
-    """Each emotion's log ratio image on the canonical face: red brightens, blue darkens."""
+    """Each emotion's log ratio image on the canonical face: red brightens, blue darkens (the channels'
+    mean); for colour maps a second row shows the colour change itself (grey: none)."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(texture.emotions), figsize=(2.4 * len(texture.emotions), 2.9), squeeze=False)
-    for ax, name in zip(axes[0], texture.emotions):
-        ax.imshow(texture.log_ratio[name], cmap="RdBu_r", vmin=-limit, vmax=limit)
+    colour = any(np.asarray(v).ndim == 3 for v in texture.log_ratio.values())
+    rows = 2 if colour else 1
+    fig, axes = plt.subplots(rows, len(texture.emotions), figsize=(2.4 * len(texture.emotions), 2.9 * rows),
+                             squeeze=False)
+    for k, name in enumerate(texture.emotions):
+        ratio = np.asarray(texture.log_ratio[name], np.float32)
+        ax = axes[0, k]
+        ax.imshow(ratio.mean(-1) if ratio.ndim == 3 else ratio, cmap="RdBu_r", vmin=-limit, vmax=limit)
         ax.scatter(texture.landmarks[:, 0], texture.landmarks[:, 1], s=2, c="#555555")
-        ax.set_title(f"{name} ({texture.sequences[name]} seq.)", fontsize=9)
+        ax.set_title(f"{name} ({texture.sequences[name]} clips)", fontsize=9)
         ax.set_axis_off()
+        if colour:
+            rgb = ratio if ratio.ndim == 3 else np.repeat(ratio[..., None], 3, -1)
+            axes[1, k].imshow(np.clip(0.5 + rgb / (2 * limit), 0, 1))
+            axes[1, k].set_title("colour change", fontsize=8)
+            axes[1, k].set_axis_off()
     fig.tight_layout()
     return fig
 
@@ -71,7 +90,7 @@ def plot_training_pair(clip, source: int = 0, target: int = -1):
     from .refine_train import make_pair
 
     target = target % len(clip)
-    x, y = make_pair(clip, source, target)
+    x, y, _ = make_pair(clip, source, target)
     to_img = lambda a: ((a[:3].transpose(1, 2, 0) + 1) * 127.5).clip(0, 255).astype(np.uint8)  # noqa: E731
     fig, axes = plt.subplots(1, 4, figsize=(12, 3))
     for ax, img, title in zip(axes, [clip.frames[source], to_img(x), x[3], to_img(y)],

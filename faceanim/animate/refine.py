@@ -20,7 +20,7 @@ import torch
 from ..errors import BackendError, SettingError
 from ..runtime import INFERENCE_BACKENDS, compute
 from ..weights import load_weights
-from .networks import Generator, generator_input
+from .networks import BASE_CHANNELS, Generator, generator_input
 
 __all__ = ["Refiner", "refine_window", "REFINE_WINDOWS", "WINDOW_MARGIN"]
 
@@ -46,7 +46,7 @@ def refine_window(source_landmarks: np.ndarray, targets, size: int, margin: int 
 
 
 def _export(net: Generator) -> bytes:
-    x = torch.rand(1, 6, 64, 64)
+    x = torch.rand(1, BASE_CHANNELS + net.conditions, 64, 64)
     buf = io.BytesIO()
     try:
         with warnings.catch_warnings():
@@ -108,9 +108,14 @@ class Refiner:
     def load(cls, name: str = "animator_refiner", precision: str | None = None, root=None,
              backend: str | None = None) -> "Refiner":
         state, meta = load_weights(name, root=root, kind="animator_refiner")
-        gen = Generator(state["config"]["width"])
+        gen = Generator(state["config"]["width"], state["config"].get("conditions", 0))
         gen.load_state_dict(state["generator"])
         return cls(gen, precision, meta, backend=backend)
+
+    @property
+    def conditions(self) -> int:
+        """How many emotion condition planes the generator reads (0: it is not emotion-conditioned)."""
+        return int(self.net.conditions)
 
     @property
     def name(self) -> str:
@@ -140,8 +145,14 @@ class Refiner:
         out[:, y0:y1, x0:x1] = _to_uint8(self._run(inputs[:, :, y0:y1, x0:x1]))
         return out
 
-    def refine(self, warped, mapping, src_lm, dst_lm) -> np.ndarray:
-        return self.refine_batch(generator_input(warped, mapping, src_lm, dst_lm)[None])[0]
+    def refine(self, warped, mapping, src_lm, dst_lm, emotion: str | None = None, amount: float = 0.0) -> np.ndarray:
+        """One warped frame refined (an emotion-conditioned generator told ``emotion`` at ``amount``)."""
+        x = generator_input(warped, mapping, src_lm, dst_lm)
+        if self.conditions:
+            from .networks import condition_planes
+
+            x = np.concatenate([x, condition_planes(emotion, amount, x.shape[1:])])
+        return self.refine_batch(x[None])[0]
 
 
 def _auto_backend(precision: str | None) -> str:

@@ -7,6 +7,22 @@ Losses: L1 reconstruction, a hinge PatchGAN adversarial term and discriminator f
 (:mod:`faceanim.animate.clips`); the last 20% of every training video is kept for the validation curve,
 which also picks the exported step (``best.pt``: the lowest validation L1 once the discriminator has
 joined). Checkpoints are written atomically, so a killed run resumes.
+
+The emotion-conditioned generator (``conditions=7``, ``faceanim train animator --parts generator``) is the
+same network told which expression, at what intensity, each target shows (:func:`condition_planes`), and
+trained on pairs where that is known as well:
+
+- MEAD: one actor's neutral clip as the source and a frame of their clip of an emotion as the target
+  (MEAD's level 3 taken as intensity 1), the target frame first put on the source crop by the similarity of
+  their stable points (each clip was cropped on its own first frame). The actors speak, so the targets
+  have open mouths, teeth and tongues, and the furrows and creases of real level-3 expressions.
+- CK+: the first frame as the source, a later frame as the target, its intensity the frame's place in the
+  neutral-to-apex sequence.
+- the training face videos, with no emotion asked for (all condition planes 0).
+
+It starts from the committed refiner's weights (``init_from``; the condition planes' input weights start
+at zero, so step 0 is that refiner), and ``exclude`` keeps MEAD actors out (the leave-one-actor-out
+evaluation trains one per held-out actor).
 """
 
 from __future__ import annotations
@@ -29,7 +45,7 @@ from ..runtime import PRECISIONS, compute, hardware_string
 from ..weights import save_weights
 from .clips import HELDOUT_SUBJECTS, HELDOUT_VIDEOS
 from .keypoints import border_anchors, select_keypoints
-from .networks import Discriminator, Generator, generator_input
+from .networks import CONDITIONS, Discriminator, Generator, condition_planes, generator_input
 from .warp import tps_map, warp_image
 
 logger = logging.getLogger(__name__)
@@ -52,6 +68,14 @@ class RefinerConfig:
     #: steps of reconstruction only before the discriminator joins
     warmup: int = 1500
     ckplus_share: float = 0.4
+    #: condition planes (0: the plain refiner; len(CONDITIONS): emotion-conditioned)
+    conditions: int = 0
+    #: share of MEAD pairs (the conditioned generator; the rest split as ckplus_share says)
+    mead_share: float = 0.0
+    #: weights name (or path) of a generator to start from ("" starts from scratch)
+    init_from: str = ""
+    #: MEAD actors kept out of training
+    exclude: tuple = ()
     seed: int = 0
     #: "auto" (bf16 where the machine runs it fast, see faceanim.runtime), "fp32" or "bf16"
     precision: str = "auto"
@@ -62,51 +86,91 @@ class RefinerConfig:
         if self.steps < 1 or self.batch_size < 1 or self.patch < 32 or self.patch % 8:
             raise SettingError("steps and batch_size must be >= 1 and patch a multiple of 8 from 32 "
                                f"(got {self.steps}, {self.batch_size}, {self.patch})")
-        if not 0 <= self.ckplus_share <= 1:
-            raise SettingError(f"ckplus_share must be in [0, 1], got {self.ckplus_share}")
+        if not 0 <= self.ckplus_share <= 1 or not 0 <= self.mead_share <= 1:
+            raise SettingError(f"ckplus_share and mead_share must be in [0, 1], got {self.ckplus_share}, "
+                               f"{self.mead_share}")
+        if self.conditions not in (0, len(CONDITIONS)):
+            raise SettingError(f"conditions must be 0 or {len(CONDITIONS)}, got {self.conditions}")
         if self.precision not in PRECISIONS:
             raise SettingError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
 
-def make_pair(clip, s: int, t: int, n_keypoints: int = 68, anchors: np.ndarray | None = None):
-    """``(generator input (6, S, S), target (3, S, S) in [-1, 1])`` for source frame ``s`` -> target ``t``."""
+def make_pair(clip, s: int, t: int, n_keypoints: int = 68, anchors: np.ndarray | None = None,
+              target=None, condition: tuple[str | None, float] | None = None):
+    """``(generator input (6 [+ 7], S, S), target (3, S, S) in [-1, 1])`` for source frame ``s`` -> target
+    ``t``; ``target``: another clip of the same person whose frame ``t`` is the target, put on this clip's
+    crop by the similarity of the stable points first; ``condition``: ``(emotion, amount)`` planes appended."""
+    import cv2
+
+    from ..face.align import similarity_matrix
+    from .keypoints import STABLE_POINTS, apply_affine
+
     size = clip.frames.shape[1]
     anchors = border_anchors(size) if anchors is None else anchors
     idx = select_keypoints(n_keypoints)
-    src_lm, dst_lm = clip.landmarks[s], clip.landmarks[t]
+    src_lm = clip.landmarks[s]
+    if target is None:
+        dst_lm, real = clip.landmarks[t], clip.frames[t]
+    else:
+        mat = similarity_matrix(target.landmarks[t][STABLE_POINTS], src_lm[STABLE_POINTS])
+        dst_lm = apply_affine(mat, target.landmarks[t])
+        real = cv2.warpAffine(target.frames[t], mat, (size, size), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REFLECT101)
     mapping = tps_map(np.vstack([src_lm[idx], anchors]), np.vstack([dst_lm[idx], anchors]), size, grid=32)
     warped = warp_image(clip.frames[s], mapping)
     x = generator_input(warped, mapping, src_lm, dst_lm)
-    y = clip.frames[t].astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0
-    return x, y
+    if condition is not None:
+        x = np.concatenate([x, condition_planes(condition[0], condition[1], size)])
+    y = real.astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0
+    return x, y, dst_lm
 
 
 class _Sampler:
     def __init__(self, clips, cfg: RefinerConfig, rng: np.random.Generator):
         self.videos = [c for c in clips if c.kind == "video" and not c.heldout]
         self.cks = [c for c in clips if c.kind == "ckplus" and not c.heldout]
+        mead = [c for c in clips if c.kind == "mead" and c.person not in cfg.exclude] if cfg.mead_share else []
+        self.neutral = {c.person: c for c in mead if c.emotion == "neutral"}
+        self.meads = [c for c in mead if c.person in self.neutral]
         if not self.videos and not self.cks:
             raise SettingError("no training clips (all are held out?)")
         self.cfg, self.rng = cfg, rng
         self.anchors = border_anchors(clips[0].frames.shape[1])
 
+    def _condition(self, emotion: str | None, amount: float):
+        return (emotion, amount) if self.cfg.conditions else None
+
     def _train_range(self, clip) -> int:
         return max(2, int(len(clip) * 0.8)) if clip.kind == "video" else len(clip)
 
     def pair(self, validation: bool = False):
+        from ..labels import to_emotion
+
         rng = self.rng
+        n = 68 if rng.random() < 0.5 else int(rng.integers(20, 69))
+        if self.meads and not validation and rng.random() < self.cfg.mead_share:
+            target = self.meads[rng.integers(len(self.meads))]
+            source = self.neutral[target.person]
+            s, t = int(rng.integers(len(source))), int(rng.integers(len(target)))
+            amount = 0.0 if target.emotion == "neutral" else 1.0
+            x, y, lm = make_pair(source, s, t, n, self.anchors, target=target,
+                                 condition=self._condition(target.emotion, amount))
+            return x, y, lm
         use_ck = self.cks and (not self.videos or rng.random() < self.cfg.ckplus_share) and not validation
         if use_ck:
             clip = self.cks[rng.integers(len(self.cks))]
             s = 0 if rng.random() < 0.7 else int(rng.integers(len(clip)))
             t = int(rng.integers(len(clip)))
+            # CK+ runs from neutral to apex: the target's intensity is its place in the sequence (from the source's)
+            amount = max(0.0, (t - s) / max(len(clip) - 1, 1))
+            condition = self._condition(to_emotion(clip.emotion), amount)
         else:
             clip = self.videos[rng.integers(len(self.videos))]
             lo, hi = (self._train_range(clip), len(clip)) if validation else (0, self._train_range(clip))
             s, t = int(rng.integers(lo, hi)), int(rng.integers(lo, hi))
-        n = 68 if rng.random() < 0.5 else int(rng.integers(20, 69))
-        x, y = make_pair(clip, s, t, n, self.anchors)
-        return x, y, clip.landmarks[t]
+            condition = self._condition(None, 0.0)
+        x, y, lm = make_pair(clip, s, t, n, self.anchors, condition=condition)
+        return x, y, lm
 
     def batch(self, n: int, patch: int, validation: bool = False):
         xs, ys = [], []
@@ -127,6 +191,26 @@ class _Sampler:
             xs.append(np.ascontiguousarray(x))
             ys.append(np.ascontiguousarray(y))
         return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
+
+
+def _init_generator(gen: Generator, name: str) -> None:
+    """Start from a trained generator: every weight copied, the condition planes' input weights at zero."""
+    from ..weights import load_weights
+
+    state, _ = load_weights(name, kind="animator_refiner")
+    own = gen.state_dict()
+    for k, v in state["generator"].items():
+        if k not in own:
+            raise SettingError(f"{name} is not a generator of this shape (no {k}); init_from another one")
+        if own[k].shape == v.shape:
+            own[k] = v
+        elif k.endswith("weight") and own[k].shape[1] > v.shape[1] and own[k].shape[2:] == v.shape[2:]:
+            w = torch.zeros_like(own[k])
+            w[:, :v.shape[1]] = v
+            own[k] = w
+        else:
+            raise SettingError(f"{name}'s {k} is {tuple(v.shape)}, this generator's {tuple(own[k].shape)}")
+    gen.load_state_dict(own)
 
 
 def _save(obj: dict, path: Path) -> None:
@@ -151,7 +235,9 @@ def train_refiner(clips, config: RefinerConfig | None = None, run_dir: str | os.
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = run_dir / "checkpoint.pt"
     torch.manual_seed(cfg.seed)
-    gen, disc = Generator(cfg.width), Discriminator()
+    gen, disc = Generator(cfg.width, cfg.conditions), Discriminator()
+    if cfg.init_from and not ckpt_path.exists():
+        _init_generator(gen, cfg.init_from)
     gen, disc = gen.to(memory_format=settings.memory_format()), disc.to(memory_format=settings.memory_format())
     opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
@@ -258,7 +344,7 @@ def train_refiner(clips, config: RefinerConfig | None = None, run_dir: str | os.
 
 
 def export_refiner(checkpoint: dict, name: str = "animator_refiner", command: str = "", root=None,
-                   best: dict | None = None) -> Path:
+                   best: dict | None = None, extra: dict | None = None) -> Path:
     """Write a generator to ``weights/<name>.pt`` with its metadata: the one in ``best`` (``run_dir/best.pt``:
     the lowest validation L1 after the discriminator joined) when given, else the checkpoint's last one."""
     chosen = best if best is not None else checkpoint
@@ -272,5 +358,5 @@ def export_refiner(checkpoint: dict, name: str = "animator_refiner", command: st
             "selection": ("lowest validation L1 after the discriminator joined (validation: the last 20% of "
                           "every training video; held-out clips are never read)") if best is not None
             else "last step",
-            "history": checkpoint["history"]}
+            "history": checkpoint["history"], **(extra or {})}
     return save_weights(state, name, meta, root=root)

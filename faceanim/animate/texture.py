@@ -10,6 +10,14 @@ person's own skin, moles and lighting cancel. The log ratios are averaged per em
 kept inside a feathered face mask with the eyes cut out (the warp already opens or narrows the eyes; a
 mean ratio over them only clouds the iris).
 
+MEAD's clips are in colour, and its actors speak. For an actor's clip every frame is warped onto the
+canonical face; the clip's face is the per-pixel median of those frames above the mouth and the mean of
+its rest frames (:func:`~faceanim.animate.motion.rest_frames`, the mouth most closed) over the mouth and
+jaw, so a syllable's open mouth is not read as the expression's. The ratio is taken per colour channel
+(lips redden, teeth whiten) against the same actor's neutral clip read the same way. CK+'s grey maps and
+MEAD's colour maps are pooled per emotion like the motion (each source's mean weighted half): a pooled map
+is ``(S, S, 3)``, and a CK+-only one ``(S, S)`` (the same change on every channel).
+
 To use one, it is carried from the canonical face onto the photo and then by each frame's own warp, and
 applied as a ratio ``r = exp(amount * log_ratio)`` (:func:`apply_texture`), with ``amount`` following
 intensity and easing, so intensity 0 is the photo untouched.
@@ -104,8 +112,10 @@ class ExpressionTexture(StateWeights):
 
     Attributes:
         landmarks: ``(68, 2)`` canonical (mean neutral) landmarks, in pixels of a ``size`` square.
-        log_ratio: emotion name -> ``(size, size)`` float32 mean masked log ratio (apex over neutral).
-        sequences: emotion name -> number of CK+ sequences averaged; subjects: the CK+ subjects used.
+        log_ratio: emotion name -> ``(size, size)`` (grey, CK+ only) or ``(size, size, 3)`` (colour) float32
+            mean masked log ratio (apex over neutral).
+        sequences: emotion name -> number of CK+ sequences and MEAD clips averaged; subjects: the CK+
+            subjects and MEAD actors used.
         params: how the maps were made (blur, offset, high-pass sigma).
     """
 
@@ -136,7 +146,10 @@ class ExpressionTexture(StateWeights):
             ratio = ratio * float(weight)
         if undo is None or undo[1] == 0 or (gone := self._one(undo[0])) is None:
             return ratio
-        gone = gone * (float(undo[1]) * (1.0 - self.mouth_mask))
+        keep = 1.0 - self.mouth_mask
+        gone = gone * (float(undo[1]) * (keep[..., None] if gone.ndim == 3 else keep))
+        if ratio is not None and ratio.ndim != gone.ndim:  # one colour map, one grey map: both in colour
+            ratio, gone = _colour(ratio), _colour(gone)
         return -gone if ratio is None else ratio - gone
 
     def _one(self, emotion: str) -> np.ndarray | None:
@@ -187,7 +200,10 @@ class ExpressionTexture(StateWeights):
         if ratio is None:
             return np.zeros(mapping.shape[:2], np.float32)
         out = warp_image(ratio, warp_image(source_map, mapping))
-        return out if keep is None else out * warp_image(keep, mapping)
+        if keep is None:
+            return out
+        kept = warp_image(keep, mapping)
+        return out * (kept[..., None] if out.ndim == 3 else kept)
 
     def to_state(self) -> dict:
         return {"landmarks": np.asarray(self.landmarks, np.float32),
@@ -203,6 +219,10 @@ class ExpressionTexture(StateWeights):
 
 
 
+def _colour(ratio: np.ndarray) -> np.ndarray:
+    return ratio if ratio.ndim == 3 else np.repeat(ratio[..., None], 3, -1)
+
+
 def _gray(frame: np.ndarray) -> np.ndarray:
     import cv2
 
@@ -211,48 +231,93 @@ def _gray(frame: np.ndarray) -> np.ndarray:
 
 
 def learn_expression_texture(clips, exclude_subjects=(), blur: float = 1.5, offset: float = 8.0,
-                             highpass: float = 12.0, anchors_per_side: int = 5) -> ExpressionTexture:
-    """Mean expression ratio image per emotion over CK+ clips (``kind == "ckplus"``), neutral first frame
-    against apex last frame, both warped onto the mean neutral landmarks.
+                             highpass: float = 12.0, anchors_per_side: int = 5, mead_weight: float = 0.5,
+                             sources=("ckplus", "mead")) -> ExpressionTexture:
+    """Mean expression ratio image per emotion: CK+ clips (``kind == "ckplus"``; neutral first frame against
+    apex last frame, grey) and MEAD clips (``kind == "mead"``; each actor's emotion clip against their
+    neutral clip, per colour channel, speech taken out as the module says), all warped onto the mean
+    neutral landmarks of the CK+ sequences (of the MEAD neutral clips when there are no CK+ ones).
 
     Args:
         blur: Gaussian sigma (px) applied to both frames first, so one-pixel misalignment is not read as shading.
         offset: added to both grey levels before the ratio, so near-black pixels do not explode it.
         highpass: sigma (px) of the broad part removed from each mean map (0 keeps it).
+        mead_weight: MEAD's share of an emotion both sources have; ``sources``: which to use.
+        exclude_subjects: CK+ subjects and MEAD actors left out.
     """
     import cv2
 
-    ck = [c for c in clips if c.kind == "ckplus" and c.person not in exclude_subjects and len(c) >= 2]
-    if not ck:
-        raise SettingError("no CK+ clips to learn expression texture from (all excluded or none given)")
-    size = int(ck[0].frames.shape[1])
-    canon = np.mean([c.landmarks[0] for c in ck], 0)
+    from .keypoints import apply_affine, normalizing_transform
+    from .motion import SPEECH_POINTS, rest_frames
+
+    use = lambda c, kind: c.kind == kind and kind in sources and c.person not in exclude_subjects and len(c) >= 2  # noqa: E731
+    ck = [c for c in clips if use(c, "ckplus")]
+    mead = [c for c in clips if use(c, "mead")]
+    neutral_mead = {c.person: c for c in mead if c.emotion == "neutral"}
+    mead = [c for c in mead if c.person in neutral_mead]
+    if not ck and not mead:
+        raise SettingError("no CK+ or MEAD clips to learn expression texture from (all excluded or none given)")
+    size = int((ck or mead)[0].frames.shape[1])
+    canon = np.mean([c.landmarks[0] for c in ck], 0) if ck else \
+        np.mean([c.landmarks[c.found].mean(0) for c in neutral_mead.values()], 0)
     anchors = border_anchors(size, anchors_per_side)
     target = np.vstack([canon, anchors])
 
-    def to_canon(frame, lm):
-        g = warp_image(_gray(frame), tps_map(np.vstack([lm, anchors]), target, size, grid=32))
+    def to_canon(frame, lm, grey=True):
+        img = _gray(frame) if grey else np.asarray(frame, np.float32)
+        g = warp_image(img, tps_map(np.vstack([lm, anchors]), target, size, grid=32))
         return cv2.GaussianBlur(g, (0, 0), blur) if blur > 0 else g
 
-    per: dict[str, list[np.ndarray]] = {}
+    per_ck: dict[str, list[np.ndarray]] = {}
     for c in ck:
         neutral = to_canon(c.frames[0], c.landmarks[0])
         apex = to_canon(c.frames[-1], c.landmarks[-1])
-        per.setdefault(to_emotion(c.emotion), []).append(np.log((apex + offset) / (neutral + offset)))
+        per_ck.setdefault(to_emotion(c.emotion), []).append(np.log((apex + offset) / (neutral + offset)))
+    # the lower face (jaw line and lips, grown) comes from the rest frames
+    lower = np.zeros((size, size), np.float32)
+    cv2.fillPoly(lower, [np.round(cv2.convexHull(canon[SPEECH_POINTS].astype(np.float32))[:, 0]).astype(np.int32)], 1.0)
+    lower = cv2.GaussianBlur(cv2.dilate(lower, np.ones((9, 9), np.uint8)), (0, 0), 4.0)[..., None]
+
+    def clip_face(c):
+        idx = np.flatnonzero(c.found) if c.found.any() else np.arange(len(c))
+        unit = np.stack([apply_affine(normalizing_transform(lm), lm) for lm in c.landmarks[idx]])
+        rest = set(idx[rest_frames(unit)].tolist())
+        step = max(1, len(idx) // 40)  # about 40 frames for the median; every rest frame
+        warped = {int(t): to_canon(c.frames[t], c.landmarks[t], grey=False)
+                  for t in sorted(set(idx[::step].tolist()) | rest)}
+        upper = np.median(np.stack(list(warped.values())), 0)
+        mouth = np.mean([warped[t] for t in rest], 0)
+        return upper * (1 - lower) + mouth * lower
+
+    per_mead: dict[str, list[np.ndarray]] = {}
+    neutral_faces = {actor: clip_face(c) for actor, c in neutral_mead.items()}
+    for c in mead:
+        if c.emotion != "neutral":
+            per_mead.setdefault(c.emotion, []).append(
+                np.log((clip_face(c) + offset) / (neutral_faces[c.person] + offset)))
     keep = face_mask(canon, size) * (1.0 - eyes_mask(canon, size))
 
     def finish(maps):
         mean = np.mean(maps, 0)
         if highpass > 0:
             mean = mean - cv2.GaussianBlur(mean, (0, 0), highpass)
-        return (np.clip(mean, -MAX_LOG_RATIO, MAX_LOG_RATIO) * keep).astype(np.float32)
+        return (np.clip(mean, -MAX_LOG_RATIO, MAX_LOG_RATIO) * (keep[..., None] if mean.ndim == 3 else keep)
+                ).astype(np.float32)
 
-    log_ratio = {k: finish(v) for k, v in sorted(per.items())}
-    return ExpressionTexture(landmarks=canon, log_ratio=log_ratio,
-                             sequences={k: len(v) for k, v in sorted(per.items())},
-                             subjects=sorted({c.person for c in ck}),
+    log_ratio, counts = {}, {}
+    for emo in sorted(set(per_ck) | set(per_mead)):
+        a, b = per_ck.get(emo), per_mead.get(emo)
+        if a and b:
+            log_ratio[emo] = (1 - mead_weight) * _colour(finish(a)) + mead_weight * finish(b)
+        else:
+            log_ratio[emo] = finish(a or b)
+        counts[emo] = len(a or []) + len(b or [])
+    return ExpressionTexture(landmarks=canon, log_ratio=log_ratio, sequences=counts,
+                             subjects=sorted({c.person for c in ck + mead}),
                              params={"blur": blur, "offset": offset, "highpass": highpass,
-                                     "max_log_ratio": MAX_LOG_RATIO})
+                                     "max_log_ratio": MAX_LOG_RATIO, "mead_weight": mead_weight,
+                                     "sources": {"ckplus": {k: len(v) for k, v in sorted(per_ck.items())},
+                                                 "mead": {k: len(v) for k, v in sorted(per_mead.items())}}})
 
 
 def apply_texture(image: np.ndarray, log_ratio: np.ndarray, amount: float) -> np.ndarray:
@@ -265,11 +330,19 @@ def apply_texture(image: np.ndarray, log_ratio: np.ndarray, amount: float) -> np
     The ratio images were learned on grey levels, so only the grey level changes: the same offset is added
     to the three channels, which keeps the colour (Cb, Cr) as it was. Scaling each channel instead faded the
     colour with the change, so lips went pale where a pout brightened them and shadows went grey-blue on skin.
-    A grey image gets exactly the grey-level formula."""
+    A grey image gets exactly the grey-level formula. A colour map (``(S, S, 3)``, learned from MEAD's colour
+    clips) gives each channel its own ratio, with the same formula per channel: there the colour change is
+    measured, not a side effect."""
     if amount == 0:
         return image
-    r = np.exp(float(amount) * np.asarray(log_ratio, np.float32))
+    log_ratio = np.asarray(log_ratio, np.float32)
     img = image.astype(np.float32)
+    if log_ratio.ndim == 3 and img.ndim == 2:  # a colour map on a grey image: the channels' mean log ratio
+        log_ratio = log_ratio.mean(-1)
+    r = np.exp(float(amount) * log_ratio)
+    if r.ndim == 3:  # a colour map: each channel its own ratio
+        out = np.where(r < 1, img * r, 255.0 - (255.0 - img) / r)
+        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
     y = img @ np.array([0.299, 0.587, 0.114], np.float32) if img.ndim == 3 else img
     change = np.where(r < 1, y * r, 255.0 - (255.0 - y) / r) - y
     out = img + change[..., None] if img.ndim == 3 else img + change

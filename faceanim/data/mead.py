@@ -9,7 +9,7 @@ from pathlib import Path
 from ..config import dataset_path
 from ..labels import ALIASES
 
-__all__ = ["list_mead_clips", "MEAD_EMOTIONS"]
+__all__ = ["list_mead_clips", "load_mead_pose", "MEAD_EMOTIONS"]
 
 #: MEAD's emotion words -> ours ("contempt" has no class of ours and keeps its name)
 MEAD_EMOTIONS = {"contempt": "contempt", **{k: v for k, v in ALIASES.items()}}
@@ -33,3 +33,15 @@ def list_mead_clips() -> "pandas.DataFrame":  # noqa: F821
     table = pd.DataFrame(rows, columns=["path", "actor", "emotion", "level", "name"])
     table["level"] = table["level"].astype("Int64")
     return table
+
+
+def load_mead_pose(name: str) -> "np.ndarray | None":  # noqa: F821
+    """``(T, 3)`` head pose per frame of the MEAD clip ``name`` (pitch, yaw, roll in degrees) from its 3DMM fit
+    (``$FACEANIM_DATA/mead/3dmm/<name>.mat``, coefficients 224-226), or None where the clip has no fit."""
+    import numpy as np
+    from scipy.io import loadmat
+
+    path = Path(dataset_path("mead")).parent / "3dmm" / f"{name}.mat"
+    if not path.exists():
+        return None
+    return np.degrees(np.asarray(loadmat(path)["coeff"], np.float64)[:, 224:227])

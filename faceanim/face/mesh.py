@@ -25,7 +25,7 @@ from .detect import DETECTORS, FaceDetector
 from .landmarks import LANDMARKERS, Landmarker
 from .types import Face
 
-__all__ = ["MESH_TO_68", "mesh_to_68", "MediaPipeDetector", "MeshLandmarker", "MeshTracker", "MESH_POINTS"]
+__all__ = ["MESH_TO_68", "mesh_to_68", "face_shape_3d", "MediaPipeDetector", "MeshLandmarker", "MeshTracker", "MESH_POINTS"]
 
 MESH_POINTS = 478
 
@@ -59,6 +59,18 @@ def mesh_to_68(mesh: np.ndarray) -> np.ndarray:
     return _W * mesh[..., _A, :] + (1.0 - _W) * mesh[..., _B, :]
 
 
+def face_shape_3d(image: np.ndarray) -> np.ndarray | None:
+    """``(68, 3)`` iBUG-68 points of the face in ``image`` with MediaPipe's relative depth (pixels, depth on
+    the same scale), or None when the mesh finds no face: the face's own 3D shape, to tell how its 2D
+    points move when the head turns."""
+    mesh = _Mesh(static=True)
+    try:
+        points = mesh(as_rgb(image), depth=True)
+    finally:
+        mesh.close()
+    return None if points is None else mesh_to_68(points).astype(np.float64)
+
+
 def _solutions():
     """mediapipe's legacy solutions (its C++ side notes a few start-up warnings on the process's stderr,
     not in a notebook's cells; they are harmless)."""
@@ -79,10 +91,12 @@ def _solutions():
     return solutions
 
 
-def _mesh_points(result, w: int, h: int) -> np.ndarray | None:
+def _mesh_points(result, w: int, h: int, depth: bool = False) -> np.ndarray | None:
     if not result.multi_face_landmarks:
         return None
     lms = result.multi_face_landmarks[0].landmark
+    if depth:  # MediaPipe's z is relative depth on the scale of x (the image width)
+        return np.array([(p.x * w, p.y * h, p.z * w) for p in lms], np.float32)
     return np.array([(p.x * w, p.y * h) for p in lms], np.float32)
 
 
@@ -94,10 +108,10 @@ class _Mesh:
                                                      min_detection_confidence=min_confidence,
                                                      min_tracking_confidence=min_confidence)
 
-    def __call__(self, rgb: np.ndarray) -> np.ndarray | None:
-        """``(478, 2)`` pixels of the most prominent face in ``rgb``, or None."""
+    def __call__(self, rgb: np.ndarray, depth: bool = False) -> np.ndarray | None:
+        """``(478, 2)`` pixels of the most prominent face in ``rgb`` (``(478, 3)`` with ``depth``), or None."""
         h, w = rgb.shape[:2]
-        return _mesh_points(self._mesh.process(np.ascontiguousarray(rgb)), w, h)
+        return _mesh_points(self._mesh.process(np.ascontiguousarray(rgb)), w, h, depth)
 
     def close(self) -> None:
         self._mesh.close()
