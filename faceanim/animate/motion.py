@@ -12,8 +12,8 @@ Emotion motion is measured, not typed in. Every face is first put in a pose-free
   the 20% with the mouth most closed (speech opens the mouth; the expression sets the shape it rests in:
   a smile's spread lips, surprise's dropped jaw). An actor's emotion motion is that shape minus the shape
   of their neutral clip, read the same way, so what speech leaves in both cancels.
-- MEAD's actors also hold their head a little differently in each clip (M030's sad clip is pitched 7
-  degrees further down than his neutral one, W009's 6 degrees further up), and a pitched head shortens
+- MEAD's actors also hold their head a little differently in each clip (in the 3DMM fits, M030's sad
+  clip is pitched several degrees further down than his neutral one, W009's further up), and a pitched head shortens
   the nose and moves the brows in 2D as an expression would. Each frame is therefore turned frontal first
   (:class:`PoseData`): its pitch and yaw come from the clip's 3DMM fit, and how 68 points move per degree
   from the actor's own 3D face shape (MediaPipe's mesh with depth, on their neutral clip).
