@@ -24,6 +24,7 @@ from .communicate.audience import AUDIENCE as AUDIENCE_CHOICES
 from .config import DATASETS, data_dir, has_dataset
 from .emotion import available_recognizers, create_recognizer, export_emotion_weights, train_emotion
 from .emotion.evaluate import evaluate_emotion
+from .emotion.model import NET_SIZES, NetConfig
 from .emotion.recognizer import DEFAULT_RECOGNIZER, DEFAULT_THRESHOLD
 from .emotion.train import TrainConfig
 from .errors import FaceanimError
@@ -183,6 +184,8 @@ def _batch(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     cfg = _settings(args, TrainConfig, precision=os.environ.get("FACEANIM_PRECISION", "auto"))
+    size = NET_SIZES[args.net_size]
+    cfg.net = NetConfig(widths=size["widths"], blocks=size["blocks"])
     result = train_emotion(cfg, run_dir=args.run_dir, stop_after=args.stop_after, device=args.device,
                            progress=sys.stderr.isatty())
     print(result)
@@ -199,6 +202,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     ev = evaluate_emotion(rec, out_dir=args.output, quick=args.quick, peers=args.peer or [],
                           progress=sys.stderr.isatty())
     print(ev)
+    targets = ev.targets()
+    if len(targets):
+        print(targets.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return 0
 
 
@@ -572,6 +578,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = tsub.add_parser("emotion", help="the emotion CNN on FER-2013, then its CK+ intensity head")
     _add_settings(t, TrainConfig)
     t.add_argument("--device", default=None, help="cpu or cuda (default: cuda when there is one)")
+    t.add_argument("--net-size", default="base", choices=list(NET_SIZES), help="the network's size (model.NET_SIZES)")
     t.add_argument("--run-dir", default="runs/emotion/resnet", help="checkpoints and history (resumes from here)")
     t.add_argument("--stop-after", type=int, default=None, help="end this call after N epochs (resume later)")
     t.add_argument("--name", default="emotion_resnet",

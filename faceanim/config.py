@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .errors import DataNotFoundError
 
-__all__ = ["REPO_ROOT", "data_dir", "dataset_path", "has_dataset", "reports_dir", "weights_dir", "DATASETS"]
+__all__ = ["REPO_ROOT", "data_dir", "dataset_path", "has_dataset", "reports_dir", "cache_dir", "weights_dir", "DATASETS"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,6 +88,12 @@ def reports_dir() -> Path:
     """Where executed notebooks, figures and metrics go (``$FACEANIM_REPORTS`` or ``<repo>/reports``)."""
     env = os.environ.get("FACEANIM_REPORTS")
     return Path(env).expanduser().resolve() if env else REPO_ROOT / "reports"
+
+
+def cache_dir() -> Path:
+    """Where prepared data is kept between runs (crops, aligned faces): ``$FACEANIM_CACHE`` or ``<repo>/runs/cache``."""
+    env = os.environ.get("FACEANIM_CACHE")
+    return Path(env).expanduser() if env else REPO_ROOT / "runs" / "cache"
 
 
 def weights_dir() -> Path:

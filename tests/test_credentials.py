@@ -160,8 +160,12 @@ def test_model_card_is_written_from_the_metrics_files(tmp, capsys):
     reports.mkdir()
     (reports / "emotion_metrics.json").write_text(json.dumps({"weights": "ab" * 32, "metrics": {
         "recognizer": "toy", "private_accuracy": 0.6543, "private_n": 10, "private_recall_fear": 0.123,
-        "private_recall_happy": 0.9, "robust_blur_accuracy": 0.5, "peer_fer_robust_blur_accuracy": 0.25}}))
+        "private_recall_happy": 0.9, "robust_blur_accuracy": 0.5, "peer_fer_robust_blur_accuracy": 0.25,
+        "cross_mead_accuracy": 0.54, "cross_mead_n": 2668, "peer_fer_cross_mead_accuracy": 0.571,
+        "between_ckplus_ordering_head_spearman": 0.793, "between_ckplus_p_not_neutral_spearman": 0.726}}))
     card = model_card(reports)
+    assert "| MEAD, every frame | 2668 | 54.0% | 57.1% |" in card
+    assert "| intensity head (shipped recipe) | 0.793 | n/a |" in card and "| ours, `1 - p(neutral)` | 0.726 |" in card
     assert "Model `toy`" in card and "| FER-2013 PrivateTest | 10 | 65.4% |" in card
     assert "Weakest on PrivateTest: fear (12.3%)" in card and "| blur | 50.0% | 25.0% |" in card
     assert "animation_metrics.json` is missing" in card and "provenance.json` is missing" in card

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import REPO_ROOT
+from ..config import cache_dir
 from ..errors import DataNotFoundError, FaceanimError, NoFaceError
 
 __all__ = ["Clip", "prepare_clips", "load_clips", "prepare_mead_clips", "load_mead_clips", "mead_cache", "crop_clip",
@@ -62,9 +62,7 @@ class Clip:
 
 
 def default_cache() -> Path:
-    env = os.environ.get("FACEANIM_CACHE")
-    root = Path(env).expanduser() if env else REPO_ROOT / "runs" / "cache"
-    return root / f"animator_clips_{CROP_SIZE}.npz"
+    return cache_dir() / f"animator_clips_{CROP_SIZE}.npz"
 
 
 class CropFollower:

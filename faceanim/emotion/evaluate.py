@@ -237,8 +237,33 @@ class EmotionEvaluation:
     per_class: "pandas.DataFrame"  # noqa: F821
     robustness: "pandas.DataFrame"  # noqa: F821
     intensity: object | None = None  # IntensityCV
+    cross: object | None = None  # crossdata.CrossResult
+    between: object | None = None  # intensity.BetweenPerson
     figures: dict = field(default_factory=dict)
     probs: dict = field(default_factory=dict, repr=False)
+
+    def targets(self, peer: str = "fer") -> "pandas.DataFrame":  # noqa: F821
+        """The figures issue 18 asks for, each beside what it must reach (``reached`` is None where a figure
+        is missing, e.g. without the peer)."""
+        import pandas as pd
+
+        m, rows = self.metrics, []
+
+        def add(what, ours, ref, kind=">="):
+            ok = None if ours is None or ref is None else (ours >= ref if kind == ">=" else ours > ref)
+            rows.append({"figure": what, "ours": ours, "must reach": ref, "reached": ok})
+
+        add("PrivateTest accuracy (single model)", m.get("private_accuracy"), PRIVATE_TARGET)
+        for key in [k[len("cross_"):-len("_accuracy")] for k in m if k.startswith("cross_") and k.endswith("_accuracy")]:
+            add(f"{key}: accuracy vs the {peer} peer", m[f"cross_{key}_accuracy"],
+                m.get(f"peer_{peer}_cross_{key}_accuracy"))
+        for set_name in ("ckplus", "mead"):
+            base = m.get(f"between_{set_name}_p_not_neutral_spearman")
+            for score in ("ordering_head", "shared_head"):
+                add(f"{set_name}: between-person Spearman, {score} vs 1 - p(neutral)",
+                    m.get(f"between_{set_name}_{score}_spearman"), base, ">")
+        add("CK+ within-sequence Spearman (shipped head)", m.get("intensity_spearman_mean"), 0.9)
+        return pd.DataFrame(rows)
 
     def __repr__(self) -> str:
         m = self.metrics
@@ -246,6 +271,10 @@ class EmotionEvaluation:
                 "ckplus48_accuracy"]
         return "EmotionEvaluation(" + ", ".join(f"{k}={m[k]:.4f}" for k in keys if m.get(k) is not None) + ")"
 
+
+#: the published single-model record on FER-2013 PrivateTest (Pham et al., Residual Masking Network, 74.14%),
+#: rounded up: what issue 18 asks a recognizer of ours to reach
+PRIVATE_TARGET = 0.742
 
 #: quick mode's sizes: robustness faces, and FER+ anchor faces of each kind for the intensity head
 QUICK_ROBUSTNESS, QUICK_ANCHORS = 200, 300
@@ -265,8 +294,9 @@ def evaluate_emotion(recognizer=None, out_dir: str | os.PathLike | None = None, 
 
     from .._atomic import write_json
     from ..config import has_dataset, reports_dir
-    from ..data import load_ckplus48, load_fer2013
-    from .intensity import align_ckplus, intensity_cross_validation
+    from ..data import load_fer2013
+    from .crossdata import cross_dataset, cross_sets, heldout_mask, plot_cross_dataset
+    from .intensity import align_ckplus, between_person_cv, intensity_cross_validation, plot_between_person
     from .recognizer import create_recognizer
 
     rec = recognizer or create_recognizer()
@@ -304,6 +334,7 @@ def evaluate_emotion(recognizer=None, out_dir: str | os.PathLike | None = None, 
     sub = np.sort(rng.permutation(len(part))[: (QUICK_ROBUSTNESS if quick else 2000)])
     imgs, labs = part.images[sub], part.labels[sub]
     rob = {rec.name: robustness(lambda x: rec.predict(x)[0], imgs, labs)}
+    peer_recs = {}
     for peer_name in peers or []:
         try:
             peer = create_recognizer(peer_name)
@@ -311,6 +342,7 @@ def evaluate_emotion(recognizer=None, out_dir: str | os.PathLike | None = None, 
             logger.info(f"peer {peer_name!r} skipped: {exc}")
             metrics[f"peer_{peer_name}_skipped"] = str(exc)[:200]
             continue
+        peer_recs[peer_name] = peer
         p_peer, _ = peer.predict(fer.split("PrivateTest").images if not quick else part.images[sub])
         y_peer = part.labels if not quick else labs
         metrics.update(classification_metrics(p_peer, y_peer, prefix=f"peer_{peer_name}_private_"))
@@ -322,21 +354,26 @@ def evaluate_emotion(recognizer=None, out_dir: str | os.PathLike | None = None, 
             metrics[f"{tag}robust_{r['condition']}_accuracy"] = float(r["accuracy"])
     figures["robustness"] = plot_robustness(rob, f"robustness on {len(sub)} PrivateTest faces")
 
-    # cross-dataset: CK+48 (contempt dropped)
-    if has_dataset("ckplus48"):
-        ck48 = load_ckplus48()
-        keep = ck48.labels >= 0
-        if quick:  # every third face: all subjects and emotions, a third of the work
-            keep &= np.arange(len(keep)) % 3 == 0
-        p48, _ = rec.predict(ck48.images[keep])
-        metrics.update({k.replace("ckplus48_", "ckplus48_", 1): v
-                        for k, v in classification_metrics(p48, ck48.labels[keep], prefix="ckplus48_").items()
+    # cross-dataset: CK+48 (contempt dropped), MEAD's talking actors, the labelled stills; peers on the same faces
+    sets = cross_sets(quick=quick, progress=progress)
+    cross = None
+    if "ckplus48" in sets:
+        ck48 = sets["ckplus48"]
+        p48, _ = rec.predict(ck48.images)
+        metrics.update({k: v for k, v in classification_metrics(p48, ck48.labels, prefix="ckplus48_").items()
                         if not k.startswith("ckplus48_precision") and not k.startswith("ckplus48_f1_")})
-        figures["confusion_ckplus48"] = plot_confusion(p48, ck48.labels[keep], "CK+48 (contempt dropped)")
+        figures["confusion_ckplus48"] = plot_confusion(p48, ck48.labels, "CK+48 (contempt dropped)")
         logger.info(f"CK+48: accuracy {metrics['ckplus48_accuracy']:.4f}")
+    if sets:  # every face, and apart the people no recognizer trains on (TrainConfig.extra leaves them out)
+        held = {f"{k}_heldout": v.subset(heldout_mask(v)) for k, v in sets.items() if k in ("ckplus48", "mead")}
+        cross = cross_dataset({rec.name: rec, **peer_recs}, {**sets, **held}, ours=rec.name)
+        metrics.update(cross.metrics())
+        figures["cross_dataset"] = plot_cross_dataset(cross)
+        for r in cross.table.itertuples():
+            logger.info(f"{r.set} ({r.unit}s): {r.judge} accuracy {r.accuracy:.4f} on {r.n}")
 
     # intensity, leave-subjects-out
-    cv = None
+    cv = between = None
     if not hasattr(rec, "model"):
         logger.info(f"CK+ intensity skipped: {rec.name!r} has no embedding to fit an intensity head on")
     elif has_dataset("ckplus_sequences"):
@@ -353,6 +390,14 @@ def evaluate_emotion(recognizer=None, out_dir: str | os.PathLike | None = None, 
                                         settings=getattr(rec, "compute", None))
         metrics.update(cv.summary())
         figures["intensity_curves"] = plot_intensity_curves(cv.frames)
+        between = between_person_cv(rec.model, ck, sets, fer, settings=getattr(rec, "compute", None), peers=peer_recs,
+                                    ck48_folds=2 if quick else 5, anchors=QUICK_ANCHORS if quick else None,
+                                    ferplus=QUICK_ANCHORS if quick else 6000, progress=progress)
+        metrics.update(between.summary())
+        figures["between_person"] = plot_between_person(between)
+        for r in between.table().itertuples():
+            logger.info(f"between people, {r.set}: {r.score} Spearman {r.spearman:.4f}, "
+                        f"spread at the full level {r.spread_full:.4f}")
         logger.info(f"CK+ intensity: mean within-sequence Spearman {cv.mean_spearman:.4f} "
             f"(1 - p(neutral): {metrics['p_not_neutral_spearman_mean']:.4f})")
 
@@ -361,7 +406,7 @@ def evaluate_emotion(recognizer=None, out_dir: str | os.PathLike | None = None, 
         figures["training_curves"] = plot_training_curves(hist, f"training {rec.name}")
     metrics["seconds"] = round(time.time() - t0, 1)
     ev = EmotionEvaluation(metrics=metrics, per_class=per_class, robustness=rob[rec.name], intensity=cv,
-                           figures=figures, probs=probs)
+                           cross=cross, between=between, figures=figures, probs=probs)
     if write:
         from .._atomic import atomic_path
 

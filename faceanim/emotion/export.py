@@ -66,7 +66,9 @@ def export_emotion_weights(run_dir: str | os.PathLike, name: str = "emotion_resn
         "intensity_head": head, "default_threshold": DEFAULT_THRESHOLD,
         "command": command or " ".join(shlex.quote(a) for a in ["faceanim", *sys.argv[1:]]),
         "protocol": "FER-2013 Training fits, PublicTest picks the epoch; PrivateTest is only read by "
-                    "`faceanim evaluate emotion`.",
+                    "`faceanim evaluate emotion`." + (
+                        f" Also fitted on the training people of {cfg['extra']} (their held-out people, "
+                        "faceanim.emotion.crossdata.heldout_mask, never)." if cfg.get("extra") else ""),
     }
     if cfg.get("init_from"):  # a warm restart: count the run it started from too
         base = _init_record(Path(cfg["init_from"]))

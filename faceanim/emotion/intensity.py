@@ -24,7 +24,8 @@ import numpy as np
 from .model import predict_logits
 
 __all__ = ["CKAligned", "align_ckplus", "fer_anchor_faces", "fit_intensity_head", "intensity_cross_validation",
-           "IntensityCV", "spearman", "fit_final_head"]
+           "IntensityCV", "spearman", "fit_final_head", "INTENSITY_SCORES", "ferplus_levels", "BetweenPerson",
+           "between_person_cv", "plot_between_person"]
 
 
 @dataclass
@@ -90,8 +91,14 @@ def fer_anchor_faces(fer, split: str = "Training", agree: int = 8, limit: int = 
 
 def fit_intensity_head(seq_feats: list[np.ndarray], neutral_feats: np.ndarray | None = None,
                        expressive_feats: np.ndarray | None = None, l2: float = 1e-2, steps: int = 100,
-                       wild_weight: float = 0.5, graded: float = 1.0, seed: int = 0) -> tuple[np.ndarray, float]:
-    """Fit ``(w, b)`` so that ``sigmoid(f @ w + b)`` is the intensity of a face with embedding ``f``."""
+                       wild_weight: float = 0.5, graded: float = 1.0, seed: int = 0,
+                       levels: list[tuple[np.ndarray, np.ndarray]] | None = None,
+                       level_weight: float = 1.0) -> tuple[np.ndarray, float]:
+    """Fit ``(w, b)`` so that ``sigmoid(f @ w + b)`` is the intensity of a face with embedding ``f``.
+
+    ``levels``: sources of faces of many people with an absolute target each, ``(features, targets in 0..1)``
+    (what :func:`between_person_cv` gives the shared-scale head); each source's cross-entropy counts
+    ``level_weight``. They tie the scale across people, where the CK+ orderings tie it only within a sequence."""
     import torch
     import torch.nn.functional as F
 
@@ -126,6 +133,8 @@ def fit_intensity_head(seq_feats: list[np.ndarray], neutral_feats: np.ndarray | 
     b = torch.zeros(1, requires_grad=True)
     opt = torch.optim.LBFGS([w, b], lr=0.5, max_iter=steps, max_eval=int(steps * 1.5), line_search_fn="strong_wolfe")
     ones, zeros = torch.ones(len(last)), torch.zeros(len(first))
+    level_sets = [(norm(np.asarray(f)), torch.from_numpy(np.asarray(t, np.float32))) for f, t in (levels or [])
+                  if len(f)]
 
     def closure():
         opt.zero_grad()
@@ -139,6 +148,8 @@ def fit_intensity_head(seq_feats: list[np.ndarray], neutral_feats: np.ndarray | 
             loss = loss + graded * (soft * frame_w).sum()
         if wild:
             loss = loss + wild_weight * F.softplus(-(pos @ w - neg @ w)).mean()
+        for lf, lt in level_sets:
+            loss = loss + level_weight * F.binary_cross_entropy_with_logits(lf @ w + b, lt)
         loss.backward()
         return loss
 
@@ -277,3 +288,218 @@ def fit_final_head(model, ck: CKAligned, fer=None, **fit_kwargs) -> tuple[np.nda
         model.intensity.weight.copy_(torch.from_numpy(w).view(1, -1))
         model.intensity.bias.fill_(b)
     return w, b
+
+
+# ---------------------------------------------------------------- one scale across people
+#: the scores :func:`between_person_cv` compares: the softmax baseline, today's head (CK+ orderings + FER+
+#: anchors) and the shared-scale head (the same, plus absolute levels of many people)
+INTENSITY_SCORES = ("p_not_neutral", "ordering_head", "shared_head")
+
+
+#: the absolute levels the shared-scale head may learn from (:func:`between_person_cv`'s ``level_sources``)
+LEVEL_SOURCES = ("ferplus", "ckplus48", "mead")
+
+
+def ferplus_levels(fer, split: str = "Training", limit: int = 6000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(images, targets)``: FER faces with FER+ votes, the target being the share of the 10 viewers who saw an
+    emotion in it (``1 - `` the neutral share): thousands of people on one scale (at most ``limit``, sampled)."""
+    part = fer.split(split)
+    dist = part.ferplus_distribution()
+    ok = np.flatnonzero(~np.isnan(dist).any(1))
+    pick = np.sort(np.random.default_rng(seed).permutation(ok)[:limit])
+    return part.images[pick], (1.0 - dist[pick, 6]).astype(np.float32)
+
+
+@dataclass
+class BetweenPerson:
+    """One row per held-out face in ``faces``: ``set``, ``person``, ``group``, true ``level`` (CK+ sequences: the
+    frame's position, 0 = neutral, 1 = apex; MEAD: 0 = the actor's neutral clip, 1 = level 3; CK+48: 1), and a
+    column per score. ``within`` holds the within-sequence Spearman of each score on the CK+ sequences."""
+
+    faces: "pandas.DataFrame" = field(repr=False)  # noqa: F821
+    within: dict = field(default_factory=dict)
+
+    @property
+    def scores(self) -> list[str]:
+        return [c for c in self.faces.columns if c not in ("set", "person", "group", "level")]
+
+    def table(self) -> "pandas.DataFrame":  # noqa: F821
+        """Per set and score: the pooled Spearman with the true level over every face of every held-out
+        person; the spread across people of their mean score at the neutral and at the full level; and the
+        separation, the gap between the two levels' means over the root-mean-square of the two spreads."""
+        import pandas as pd
+        from scipy.stats import spearmanr
+
+        rows = []
+        for set_name, part in self.faces.groupby("set", sort=False):
+            for score in self.scores:
+                valid = part[score].notna()
+                if not valid.any():
+                    continue
+                p = part[valid]
+                row = {"set": set_name, "score": score, "faces": int(len(p)), "people": int(p["person"].nunique())}
+                row["spearman"] = (float(spearmanr(p["level"], p[score]).statistic)
+                                   if p["level"].nunique() > 1 else np.nan)
+                for lvl, tag in ((0.0, "neutral"), (1.0, "full")):
+                    per_person = p[p["level"] == lvl].groupby("person")[score].mean()
+                    row[f"mean_{tag}"] = float(per_person.mean()) if len(per_person) else np.nan
+                    row[f"spread_{tag}"] = float(per_person.std(ddof=0)) if len(per_person) > 1 else np.nan
+                # how far apart the two levels sit, in units of the spread across people (a saturated score
+                # has a small spread and a small gap alike; this ratio does not reward that)
+                spread = np.sqrt((row["spread_neutral"] ** 2 + row["spread_full"] ** 2) / 2)
+                row["separation"] = float((row["mean_full"] - row["mean_neutral"]) / spread) if spread > 0 else np.nan
+                rows.append(row)
+        return pd.DataFrame(rows)
+
+    def plot_people(self, set_name: str = "ckplus"):
+        """Each held-out person's mean score at their neutral and at their full level, one line per person
+        and a panel per score: lines that sit on top of each other read one strength alike."""
+        import matplotlib.pyplot as plt
+
+        part = self.faces[self.faces["set"] == set_name]
+        part = part[part["level"].isin([0.0, 1.0])]
+        scores = self.scores
+        fig, axes = plt.subplots(1, len(scores), figsize=(2.9 * len(scores), 3.2), sharey=True, squeeze=False)
+        for ax, score in zip(axes[0], scores):
+            means = part.groupby(["person", "level"])[score].mean().unstack("level")
+            for k, (_, r) in enumerate(means.iterrows()):
+                ax.plot(list(r.index), r.values, "o-", color=f"C{k % 10}", lw=1, ms=3, alpha=0.8)
+            ax.set_xticks([0, 1], ["neutral", "full"])
+            ax.set_title(score.replace("_", " "), fontsize=9)
+            ax.set_ylim(-0.02, 1.02)
+            ax.grid(alpha=0.3)
+        axes[0][0].set_ylabel("mean score of one person")
+        fig.suptitle(f"{set_name}: {part['person'].nunique()} held-out people")
+        fig.tight_layout()
+        return fig
+
+    def summary(self) -> dict:
+        out = {}
+        for r in self.table().itertuples():
+            for k in ("spearman", "spread_neutral", "spread_full", "mean_neutral", "mean_full", "separation"):
+                v = getattr(r, k)
+                if v == v:  # not NaN
+                    out[f"between_{r.set}_{r.score}_{k}"] = float(v)
+        for score, v in self.within.items():
+            out[f"within_ckplus_{score}_spearman_mean"] = float(v)
+        return out
+
+
+def between_person_cv(model, ck: CKAligned, sets: dict, fer, settings=None, peers: dict | None = None,
+                      ck48_folds: int = 5, anchors: int | None = None, ferplus: int = 6000,
+                      level_weight: float = 1.0, level_sources: tuple[str, ...] = LEVEL_SOURCES,
+                      progress: bool = True) -> BetweenPerson:
+    """Score faces of people no head saw, three ways (:data:`INTENSITY_SCORES`), plus each peer's
+    ``1 - p(neutral)``:
+
+    * CK+ sequences, one fold per subject (the head fitted without that subject's sequences and CK+48 faces);
+    * MEAD (``sets["mead"]``), one fold per actor with a neutral and a level-3 clip (that actor's frames out);
+    * CK+48 (``sets["ckplus48"]``), ``ck48_folds`` folds of subjects (their faces and sequences out).
+
+    The shared-scale head adds, as absolute targets (``level_sources``, each weighing ``level_weight``): FER+
+    vote shares (``ferplus`` Training faces), CK+48 apexes (1) and MEAD frames (0 neutral, 1 level 3), each only
+    from people outside the fold.
+    """
+    import pandas as pd
+    import torch
+    from tqdm.auto import tqdm
+
+    def run(images):
+        out = predict_logits(model, images, settings=settings)
+        return out.features.numpy(), 1 - torch.softmax(out.logits, 1).numpy()[:, 6]
+
+    seq = [run(c) for c in ck.crops]
+    seq_feats = [f for f, _ in seq]
+    neutral = expressive = None
+    if fer is not None:
+        n_img, e_img = fer_anchor_faces(fer, **({"limit": anchors} if anchors else {}))
+        neutral, expressive = run(n_img)[0], run(e_img)[0]
+        fp_img, fp_target = ferplus_levels(fer, limit=ferplus)
+        fp_feats = run(fp_img)[0]
+    else:
+        fp_feats, fp_target = np.zeros((0, model.feature_dim), np.float32), np.zeros(0, np.float32)
+    ck48, mead = sets.get("ckplus48"), sets.get("mead")
+    if mead is not None:
+        mead = mead.subset(~np.isnan(mead.levels))
+    feats = {k: run(s.images) if s is not None and len(s) else None for k, s in (("ckplus48", ck48), ("mead", mead))}
+    peer_p = {}
+    for name, peer in (peers or {}).items():
+        peer_p[name] = {"ckplus": [1 - peer.predict(c)[0][:, 6] for c in ck.crops]}
+        for k, s in (("ckplus48", ck48), ("mead", mead)):
+            if s is not None and len(s):
+                peer_p[name][k] = 1 - peer.predict(s.images)[0][:, 6]
+
+    def heads(out_people: set, out_actor: str | None):
+        """(ordering head, shared head) fitted without ``out_people`` (CK+ subjects) and ``out_actor``."""
+        train = [k for k, s in enumerate(ck.subjects) if s not in out_people]
+        w0 = fit_intensity_head([seq_feats[k] for k in train], neutral, expressive)
+        levels = [(fp_feats, fp_target)] if "ferplus" in level_sources else []
+        if feats["ckplus48"] is not None and "ckplus48" in level_sources:
+            keep = ~np.isin(ck48.people, list(out_people))
+            levels.append((feats["ckplus48"][0][keep], ck48.levels[keep]))
+        if feats["mead"] is not None and "mead" in level_sources:
+            keep = mead.people != out_actor
+            levels.append((feats["mead"][0][keep], mead.levels[keep]))
+        w1 = fit_intensity_head([seq_feats[k] for k in train], neutral, expressive, levels=levels,
+                                level_weight=level_weight)
+        return w0, w1
+
+    def score(f, w):
+        return 1 / (1 + np.exp(-(f @ w[0] + w[1])))
+
+    rows, within = [], {s: [] for s in INTENSITY_SCORES + tuple(f"{p}_p_not_neutral" for p in peer_p)}
+    subjects = sorted(set(ck.subjects))
+    actors = sorted(set(mead.people.tolist())) if mead is not None else []
+    ck48_subjects = sorted(set(ck48.people.tolist())) if ck48 is not None else []
+    ck48_groups = [set(ck48_subjects[i::ck48_folds]) for i in range(ck48_folds)] if ck48_subjects else []
+    folds = [("ckplus", {s}, None) for s in subjects] + [("mead", set(), a) for a in actors] + \
+            [("ckplus48", g, None) for g in ck48_groups]
+    for set_name, out_people, out_actor in tqdm(folds, desc="between-person folds", disable=not progress):
+        w0, w1 = heads(out_people, out_actor)
+        if set_name == "ckplus":
+            for k in [k for k, s in enumerate(ck.subjects) if s in out_people]:
+                f, pnn = seq[k]
+                cols = {"p_not_neutral": pnn, "ordering_head": score(f, w0), "shared_head": score(f, w1),
+                        **{f"{p}_p_not_neutral": v["ckplus"][k] for p, v in peer_p.items()}}
+                for c, v in cols.items():
+                    within[c].append(spearman(v))
+                rows.append(pd.DataFrame({"set": "ckplus", "person": ck.subjects[k], "group": ck.names[k],
+                                          "level": np.linspace(0, 1, len(f)), **cols}))
+        else:
+            fs = ck48 if set_name == "ckplus48" else mead
+            f, pnn = feats[set_name]
+            m = np.isin(fs.people, list(out_people)) if set_name == "ckplus48" else fs.people == out_actor
+            rows.append(pd.DataFrame({"set": set_name, "person": fs.people[m], "group": fs.groups[m],
+                                      "level": fs.levels[m], "p_not_neutral": pnn[m],
+                                      "ordering_head": score(f[m], w0), "shared_head": score(f[m], w1),
+                                      **{f"{p}_p_not_neutral": v[set_name][m] for p, v in peer_p.items()}}))
+    return BetweenPerson(faces=pd.concat(rows, ignore_index=True),
+                         within={k: float(np.nanmean(v)) for k, v in within.items() if v})
+
+
+def plot_between_person(bp: BetweenPerson, title: str = "one intensity scale across people"):
+    """Left: pooled Spearman with the true level per set and score. Right: each held-out person's mean score
+    at the full level (one dot per person), per set and score: the tighter, the more alike it reads."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    table = bp.table()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"width_ratios": [1, 1.4]})
+    sns.barplot(table.dropna(subset=["spearman"]), x="set", y="spearman", hue="score", ax=a)
+    for cont in a.containers:
+        a.bar_label(cont, fmt="%.2f", fontsize=7)
+    a.set_ylim(0, 1.1)
+    a.legend(loc="lower right", fontsize=7, title="score", title_fontsize=7, framealpha=0.9)
+    a.set_title("Spearman with the true level, all people pooled")
+    a.grid(axis="y", alpha=0.3)
+    full = bp.faces[bp.faces["level"] == 1.0].melt(id_vars=["set", "person"], value_vars=bp.scores,
+                                                   var_name="score", value_name="value")
+    per_person = full.groupby(["set", "score", "person"], as_index=False)["value"].mean()
+    sns.stripplot(per_person, x="set", y="value", hue="score", dodge=True, ax=b, size=3, legend=False)
+    b.set_ylim(-0.02, 1.02)
+    b.set_ylabel("mean score at the full level")
+    b.set_title("each person at the full level (one dot each)")
+    b.grid(axis="y", alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -16,7 +16,7 @@ from torch import nn
 
 from ..runtime import Compute, compute
 
-__all__ = ["NetConfig", "EmotionNet", "NetOutputs", "predict_logits", "to_tensor"]
+__all__ = ["NetConfig", "NET_SIZES", "EmotionNet", "NetOutputs", "predict_logits", "to_tensor"]
 
 
 @dataclass
@@ -38,6 +38,12 @@ class NetConfig:
         d = dict(d)
         d["widths"], d["blocks"] = tuple(d["widths"]), tuple(d["blocks"])
         return cls(**d)
+
+
+#: named architectures: ``base`` (2.0M parameters, every shipped recognizer so far) and ``wide`` (twice the
+#: width, a second block in the middle stages: 11M, ResNet-18's size, for a GPU or a long CPU run)
+NET_SIZES = {"base": {"widths": (32, 64, 128, 256), "blocks": (1, 1, 1, 1)},
+             "wide": {"widths": (64, 128, 256, 512), "blocks": (1, 2, 2, 1)}}
 
 
 def _conv_bn(cin: int, cout: int, relu: bool = True) -> nn.Sequential:

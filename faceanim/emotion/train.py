@@ -31,8 +31,13 @@ from .model import EmotionNet, NetConfig, predict_logits, to_tensor
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TrainConfig", "TrainResult", "train_emotion", "soft_targets", "augment_batch", "augmentation_preview",
+__all__ = ["TrainConfig", "TrainResult", "train_emotion", "soft_targets", "augment_batch", "mix_batch", "MIXES",
+           "augmentation_preview",
            "load_checkpoint"]
+
+
+#: the batch-mixing choices of :attr:`TrainConfig.mix`
+MIXES = ("none", "mixup", "cutmix", "both")
 
 
 @dataclass
@@ -55,6 +60,19 @@ class TrainConfig:
     #: share of faces shown in a cartoon-like style (faceanim.style: cartoon, painted or sketch, strength 1-3,
     #: one styled copy per face drawn at random once per run), so the network reads drawn faces too
     style_p: float = field(default=0.0, metadata={"help": "share of faces shown in a cartoon-like style (0-1)"})
+    #: faces of other datasets added to Training (faceanim.emotion.crossdata.training_faces: "ckplus48", "mead",
+    #: comma-separated), their held-out people never included; each is shown ``extra_repeat`` times an epoch
+    extra: str = field(default="", metadata={"help": "add these sets' training people: ckplus48, mead (comma-separated)"})
+    extra_repeat: int = 3
+    #: share of faces lit anew: a random gamma and a light falling off across the face in a random direction
+    #: (studio video and phone photos are lit unlike FER's web images; brightness and contrast alone are
+    #: taken out by the network's per-image standardisation)
+    light_p: float = field(default=0.0, metadata={"help": "share of faces relit (gamma, a light gradient) (0-1)"})
+    #: batch mixing (Zhang et al. 2018 mixup; Yun et al. 2019 cutmix): "none", "mixup", "cutmix" or "both"
+    #: (each mixed batch picks one); images and targets are mixed with a Beta(mix_alpha, mix_alpha) share
+    mix: str = field(default="none", metadata={"help": "batch mixing: none, mixup, cutmix or both"})
+    mix_p: float = field(default=0.5, metadata={"help": "share of batches mixed (with --mix)"})
+    mix_alpha: float = 1.0
     #: "auto" (bf16 where the machine runs it fast, see faceanim.runtime), "fp32" or "bf16"
     precision: str = "auto"
     threads: int | None = field(default=None, metadata={"help": "CPU threads (default: torch's)", "type": int})
@@ -88,6 +106,12 @@ class TrainConfig:
             raise SettingError(f"style_p must be in [0, 1], got {self.style_p}")
         if not 0.0 <= self.ferplus_mix <= 1.0:
             raise SettingError(f"ferplus_mix must be in [0, 1], got {self.ferplus_mix}")
+        if not 0.0 <= self.light_p <= 1.0 or self.extra_repeat < 1:
+            raise SettingError(f"light_p must be in [0, 1] and extra_repeat >= 1 (got {self.light_p}, {self.extra_repeat})")
+        if self.mix not in MIXES:
+            raise SettingError(f"mix must be one of {', '.join(MIXES)}, got {self.mix!r}")
+        if not 0.0 <= self.mix_p <= 1.0 or self.mix_alpha <= 0:
+            raise SettingError(f"mix_p must be in [0, 1] and mix_alpha positive (got {self.mix_p}, {self.mix_alpha})")
         if self.lr <= 0:
             raise SettingError(f"lr must be positive, got {self.lr}")
         if self.precision not in PRECISIONS:
@@ -144,6 +168,15 @@ def augment_batch(x: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> to
             small = F.interpolate(x[idx], size=(h // 2, w // 2), mode="area")
             x = x.clone()
             x[idx] = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+    if cfg.light_p > 0:
+        on = (torch.rand(n, generator=gen) < cfg.light_p).to(dev).view(n, 1, 1, 1)
+        gamma = torch.exp(u(math.log(0.6), math.log(1.6))).view(n, 1, 1, 1)
+        direction = u(0, 2 * math.pi)
+        ys = torch.linspace(-1, 1, h, device=dev).view(1, 1, h, 1)
+        xs = torch.linspace(-1, 1, w, device=dev).view(1, 1, 1, w)
+        ramp = torch.cos(direction).view(n, 1, 1, 1) * xs + torch.sin(direction).view(n, 1, 1, 1) * ys
+        light = 1 + u(0.0, 0.6).view(n, 1, 1, 1) * ramp
+        x = torch.where(on, (x.clamp_min(0) ** gamma * light).clamp(0, 1), x)
     if cfg.erase_p > 0:
         area = u(0.02, 0.2)
         aspect = torch.exp(u(math.log(0.3), math.log(3.3)))
@@ -161,10 +194,35 @@ def augment_batch(x: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> to
     return x
 
 
+def mix_batch(x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, gen: torch.Generator
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mix a batch with a shuffled copy of itself (``cfg.mix``), the targets in the same share as the pixels;
+    unchanged when the batch is not drawn (``cfg.mix_p``) or mixing is off."""
+    if cfg.mix == "none" or torch.rand(1, generator=gen).item() >= cfg.mix_p:
+        return x, y
+    kind = cfg.mix if cfg.mix != "both" else ("mixup" if torch.rand(1, generator=gen).item() < 0.5 else "cutmix")
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))  # the Beta draw follows the run's generator
+    lam = float(np.random.default_rng(seed).beta(cfg.mix_alpha, cfg.mix_alpha))
+    perm = torch.randperm(len(x), generator=gen).to(x.device)
+    if kind == "mixup":
+        return lam * x + (1 - lam) * x[perm], lam * y + (1 - lam) * y[perm]
+    h, w = x.shape[2:]
+    ch, cw = int(round(h * math.sqrt(1 - lam))), int(round(w * math.sqrt(1 - lam)))
+    cy, cx = int(torch.randint(0, h, (1,), generator=gen)), int(torch.randint(0, w, (1,), generator=gen))
+    y0, y1, x0, x1 = max(cy - ch // 2, 0), min(cy + ch // 2, h), max(cx - cw // 2, 0), min(cx + cw // 2, w)
+    x = x.clone()
+    x[:, :, y0:y1, x0:x1] = x[perm][:, :, y0:y1, x0:x1]
+    share = 1 - (y1 - y0) * (x1 - x0) / (h * w)  # the share of the pixels that stayed
+    return x, share * y + (1 - share) * y[perm]
+
+
 def augmentation_preview(images: np.ndarray, cfg: TrainConfig | None = None, seed: int = 0) -> list[np.ndarray]:
-    """``(N, 48, 48)`` uint8 faces as :func:`augment_batch` hands them to the network during training."""
-    x = to_tensor(images)
-    out = augment_batch(x, cfg or TrainConfig(), torch.Generator().manual_seed(seed))
+    """``(N, 48, 48)`` uint8 faces as :func:`augment_batch` (and :func:`mix_batch`, where ``cfg.mix`` is set)
+    hand them to the network during training."""
+    cfg = cfg or TrainConfig()
+    gen = torch.Generator().manual_seed(seed)
+    out = augment_batch(to_tensor(images), cfg, gen)
+    out, _ = mix_batch(out, torch.zeros((len(out), 7)), cfg, gen)
     return [(o[0].numpy() * 255).round().astype(np.uint8) for o in out]
 
 
@@ -232,13 +290,23 @@ def train_emotion(config: TrainConfig | None = None, run_dir: str | os.PathLike 
     targets = torch.from_numpy(soft_targets(
         train.labels, train.ferplus_distribution() if train.ferplus_votes is not None else None, cfg.ferplus_mix))
     x_all = to_tensor(train.images, torch.device("cpu"))
+    n_fer = len(x_all)
+    if cfg.extra:
+        from .crossdata import training_faces
+
+        extra = training_faces(cfg.extra, progress=progress)
+        logger.info(f"adding {len(extra)} faces of {cfg.extra} ({len(set(extra.people.tolist()))} people), "
+                    f"each {cfg.extra_repeat} times an epoch")
+        x_all = torch.cat([x_all] + [to_tensor(extra.images, torch.device("cpu"))] * cfg.extra_repeat)
+        targets = torch.cat([targets] + [torch.from_numpy(soft_targets(extra.labels, None, cfg.ferplus_mix))]
+                            * cfg.extra_repeat)
     x_style = styled_copies(train.images, cfg.seed, run_dir / "styled.npy", progress) if cfg.style_p > 0 else None
 
     torch.manual_seed(cfg.seed)
     model = EmotionNet(cfg.net).to(dev).to(memory_format=settings.memory_format())
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
                           weight_decay=cfg.weight_decay)
-    steps_per_epoch = len(train) // cfg.batch_size
+    steps_per_epoch = len(x_all) // cfg.batch_size
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, epochs=cfg.epochs,
                                                 steps_per_epoch=steps_per_epoch, pct_start=0.2)
     history: list[dict] = []
@@ -271,7 +339,7 @@ def train_emotion(config: TrainConfig | None = None, run_dir: str | os.PathLike 
             break
         t0 = time.time()
         gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-        order = torch.randperm(len(train), generator=gen)
+        order = torch.randperm(len(x_all), generator=gen)
         model.train()
         tot_loss, tot_correct, seen = 0.0, 0, 0
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
@@ -279,11 +347,13 @@ def train_emotion(config: TrainConfig | None = None, run_dir: str | os.PathLike 
         for b in bar:
             idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             x = x_all[idx]
-            if x_style is not None:
-                pick = (torch.rand(len(idx), generator=gen) < cfg.style_p).view(-1, 1, 1, 1)
-                x = torch.where(pick, x_style[idx], x)
-            x = augment_batch(x.to(dev), cfg, gen).contiguous(memory_format=settings.memory_format())
-            y = targets[idx].to(dev)
+            if x_style is not None:  # styled copies exist for the FER faces only
+                fer_idx = idx.clamp_max(n_fer - 1)
+                pick = ((torch.rand(len(idx), generator=gen) < cfg.style_p) & (idx < n_fer)).view(-1, 1, 1, 1)
+                x = torch.where(pick, x_style[fer_idx], x)
+            x = augment_batch(x.to(dev), cfg, gen)
+            x, y = mix_batch(x, targets[idx].to(dev), cfg, gen)
+            x = x.contiguous(memory_format=settings.memory_format())
             with settings.autocast():
                 logits = model(x)
             loss = torch.sum(-y * F.log_softmax(logits.float(), 1), 1).mean()
