@@ -97,6 +97,8 @@ class Lab:
             (settings / rel).write_text(json.dumps(value))
         env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(work / "ws"),
                    MPLBACKEND="module://matplotlib_inline.backend_inline")
+        if env.get("FACEANIM_DATA"):  # the kernels run in the copy: a relative path (../shared/data) must not move
+            env["FACEANIM_DATA"] = str(Path(env["FACEANIM_DATA"]).expanduser().resolve())
         self.log = open(work / "jupyterlab.log", "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
