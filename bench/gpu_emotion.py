@@ -3,21 +3,22 @@
 The device machine receives the working tree and nothing of ``../shared`` (64 MiB at most, of which the
 tracked files take about 47), so FER-2013's Training and PublicTest faces (PrivateTest never travels: it is
 read only by ``faceanim evaluate emotion``, here) go in parts small enough to carry one per call; a warm
-machine keeps the ignored files of earlier calls.
+machine keeps the ignored files of earlier calls (it goes back after about 30 s idle, so make the calls one
+right after another).
 
 1. here:   ``python bench/gpu_emotion.py pack`` writes ``runs/gpu/fer_part<k>.npz`` and prints the calls;
 2. there:  one device call per part with ``carry=["runs/gpu/fer_part<k>.npz"]`` and the command ``true``
            (the machine must stay warm between them), then the training call, e.g.
            ``python3 bench/gpu_emotion.py train --epochs 120 --net-size wide --mix both`` with
-           ``carry=["runs/gpu/fer_part<last>.npz"]``: it trains in ``$OUT``-less scratch and writes the chosen
-           weights to ``$OUT`` in pieces of at most 15 MiB, with the history;
+           ``carry=["runs/gpu/fer_part<last>.npz"]``: it joins the parts, trains in ``runs/gpu/run`` there and
+           writes the chosen weights to ``$OUT`` in pieces of at most 15 MiB, with the history;
 3. here:   ``python bench/gpu_emotion.py unpack <files_at>`` joins the pieces into
            ``runs/emotion/gpu/best.pt``; then ``faceanim train emotion``'s export, e.g.
            ``python -c "from faceanim.emotion import export_emotion_weights as e; e('runs/emotion/gpu', 'emotion_wide')"``
            and ``faceanim evaluate emotion --model emotion_wide --peer fer`` (PrivateTest once).
 
-Every step runs on the CPU too (``--device cpu --limit 512``: what ``tests`` would do), which is how it was
-checked; no GPU was lent to the session that wrote it.
+Every step also runs on the CPU (``train --device cpu --limit 512 --epochs 1 --net-size base``), which is how it
+was checked end to end; no GPU was lent to the session that wrote it, so it has not yet run on one.
 """
 
 from __future__ import annotations
@@ -118,8 +119,8 @@ def main() -> None:
     t.add_argument("--epochs", type=int, default=120)
     t.add_argument("--lr", type=float, default=0.1)
     t.add_argument("--batch-size", type=int, default=256)
-    t.add_argument("--net-size", default="wide")
-    t.add_argument("--mix", default="both")
+    t.add_argument("--net-size", default="wide", choices=["base", "wide"])
+    t.add_argument("--mix", default="both", choices=["none", "mixup", "cutmix", "both"])
     t.add_argument("--light-p", type=float, default=0.3)
     t.add_argument("--ferplus-mix", type=float, default=0.5)
     t.add_argument("--limit", type=int, default=None)

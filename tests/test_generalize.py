@@ -59,6 +59,8 @@ def test_mixing_off_or_not_drawn_leaves_the_batch():
         assert torch.equal(xm, x) and torch.equal(ym, y)
     with pytest.raises(SettingError, match="mix must be one of"):
         TrainConfig(mix="blend").validate()
+    with pytest.raises(SettingError, match="unknown training set"):
+        TrainConfig(extra="ckplus48,kdef").validate()
     with pytest.raises(SettingError, match="mix_p"):
         TrainConfig(mix="mixup", mix_p=1.5).validate()
 

@@ -202,7 +202,9 @@ def training_faces(names: str | list[str], every: int = 3, progress: bool = True
             fs = mead_faces(progress=progress)
             fs = fs.subset(np.arange(len(fs)) % every == 0)
         else:
-            raise SettingError(f"unknown training set {name!r}; choose from ckplus48, mead")
+            from .train import EXTRA_SETS
+
+            raise SettingError(f"unknown training set {name!r}; choose from {', '.join(EXTRA_SETS)}")
         fs = fs.subset(~heldout_mask(fs) & (fs.labels >= 0))
         parts.append(FaceSet(name, np.stack([to_gray48(im) for im in fs.images]) if len(fs) else
                              np.zeros((0, 48, 48), np.uint8), fs.labels, fs.people, fs.groups, fs.levels))

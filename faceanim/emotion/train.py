@@ -38,6 +38,8 @@ __all__ = ["TrainConfig", "TrainResult", "train_emotion", "soft_targets", "augme
 
 #: the batch-mixing choices of :attr:`TrainConfig.mix`
 MIXES = ("none", "mixup", "cutmix", "both")
+#: the other datasets whose training people :attr:`TrainConfig.extra` may add (faceanim.emotion.crossdata)
+EXTRA_SETS = ("ckplus48", "mead")
 
 
 @dataclass
@@ -106,6 +108,9 @@ class TrainConfig:
             raise SettingError(f"style_p must be in [0, 1], got {self.style_p}")
         if not 0.0 <= self.ferplus_mix <= 1.0:
             raise SettingError(f"ferplus_mix must be in [0, 1], got {self.ferplus_mix}")
+        unknown = [n for n in (x.strip() for x in self.extra.split(",")) if n and n not in EXTRA_SETS]
+        if unknown:
+            raise SettingError(f"unknown training set(s) {', '.join(unknown)} in extra; choose from {', '.join(EXTRA_SETS)}")
         if not 0.0 <= self.light_p <= 1.0 or self.extra_repeat < 1:
             raise SettingError(f"light_p must be in [0, 1] and extra_repeat >= 1 (got {self.light_p}, {self.extra_repeat})")
         if self.mix not in MIXES:
