@@ -24,6 +24,7 @@ from .communicate.audience import AUDIENCE as AUDIENCE_CHOICES
 from .config import DATASETS, data_dir, has_dataset
 from .emotion import available_recognizers, create_recognizer, export_emotion_weights, train_emotion
 from .emotion.evaluate import evaluate_emotion
+from .emotion.export import refuse_overwrite
 from .emotion.model import NET_SIZES, NetConfig
 from .emotion.recognizer import DEFAULT_RECOGNIZER, DEFAULT_THRESHOLD
 from .emotion.train import TrainConfig
@@ -183,6 +184,8 @@ def _batch(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    if args.name:  # before hours of training, not after
+        refuse_overwrite(args.name, args.weights_dir, args.overwrite)
     cfg = _settings(args, TrainConfig, precision=os.environ.get("FACEANIM_PRECISION", "auto"))
     size = NET_SIZES[args.net_size]
     cfg.net = NetConfig(widths=size["widths"], blocks=size["blocks"])
@@ -193,7 +196,20 @@ def _train(args: argparse.Namespace) -> int:
         print(f"stopped after epoch {len(result.history)}/{cfg.epochs}; run the same command again to resume")
         return 0
     if args.name:
-        export_emotion_weights(args.run_dir, args.name, root=args.weights_dir)
+        export_emotion_weights(args.run_dir, args.name, root=args.weights_dir, overwrite=args.overwrite)
+    return 0
+
+
+def _train_soup(args: argparse.Namespace) -> int:
+    from .emotion.soup import export_soup, greedy_soup
+
+    refuse_overwrite(args.name, args.weights_dir, args.overwrite)
+    result = greedy_soup(args.candidates, progress=sys.stderr.isatty())
+    print(result.tried.to_string(index=False))
+    print(result)
+    path = export_soup(result, args.name, root=args.weights_dir, overwrite=args.overwrite,
+                       progress=sys.stderr.isatty())
+    print(f"wrote {path}")
     return 0
 
 
@@ -573,7 +589,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--export", default=None, help="also write that run's readings to a .csv or .parquet file")
     s.set_defaults(func=_log)
 
-    p = sub.add_parser("train", help="train a model (resumable): `faceanim train emotion` or `faceanim train animator`")
+    p = sub.add_parser("train", help="train a model (resumable): `faceanim train emotion`, `faceanim train soup` or "
+                                         "`faceanim train animator`")
     tsub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
     t = tsub.add_parser("emotion", help="the emotion CNN on FER-2013, then its CK+ intensity head")
     _add_settings(t, TrainConfig)
@@ -584,7 +601,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--name", default="emotion_resnet",
                    help="weights name to export when training finishes ('' to skip the export)")
     t.add_argument("--weights-dir", default=None, help="where to export (default: the repo's weights/)")
+    t.add_argument("--overwrite", action="store_true", help="replace existing weights of that --name")
     t.set_defaults(func=_train)
+    t = tsub.add_parser("soup", help="one recognizer from several fine-tuned from one another: their weights "
+                                     "averaged, the ingredients chosen greedily on PublicTest")
+    t.add_argument("candidates", nargs="+", help="emotion weights names (weights/) or runs' best.pt files, one "
+                                                 "architecture")
+    t.add_argument("--name", required=True, help="the weights name to write")
+    t.add_argument("--weights-dir", default=None, help="where to write the soup (default: the repo's weights/; "
+                                                       "candidates are read from there or $FACEANIM_WEIGHTS)")
+    t.add_argument("--overwrite", action="store_true", help="replace existing weights of that --name")
+    t.set_defaults(func=_train_soup)
     t = tsub.add_parser("animator", help="learned emotion motion and texture, keypoint GRU, the refinement GAN "
                                          "and the intensity calibration")
     _add_settings(t, RefinerConfig)

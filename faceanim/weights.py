@@ -16,7 +16,7 @@ from .config import weights_dir
 from .errors import WeightsError
 
 __all__ = ["sha256", "save_weights", "load_weights", "weights_metadata", "weights_info", "available_weights",
-           "WeightsInfo", "StateWeights"]
+           "weights_paths", "WeightsInfo", "StateWeights"]
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,8 @@ def sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _paths(name: str, root: str | os.PathLike | None) -> tuple[Path, Path]:
+def weights_paths(name: str, root: str | os.PathLike | None = None) -> tuple[Path, Path]:
+    """``(<root>/<name>.pt, <root>/<name>.json)``; ``root`` defaults to the repository's ``weights/``."""
     root = Path(root) if root is not None else weights_dir()
     return root / f"{name}.pt", root / f"{name}.json"
 
@@ -79,7 +80,7 @@ def save_weights(state: dict, name: str, metadata: dict, root: str | os.PathLike
     """Write ``state`` (a dict for ``torch.save``) as ``<root>/<name>.pt`` plus its checksummed metadata."""
     import torch
 
-    pt, meta = _paths(name, root)
+    pt, meta = weights_paths(name, root)
     with atomic_path(pt) as tmp:
         torch.save(state, tmp)
     write_json(meta, {**metadata, "name": name, "file": pt.name, "sha256": sha256(pt),
@@ -88,7 +89,7 @@ def save_weights(state: dict, name: str, metadata: dict, root: str | os.PathLike
 
 
 def weights_metadata(name: str, root: str | os.PathLike | None = None) -> dict:
-    pt, meta = _paths(name, root)
+    pt, meta = weights_paths(name, root)
     if not meta.exists():
         known = ", ".join(available_weights(root=root)) or "none"
         raise WeightsError(f"no weights named {name!r} in {meta.parent} (found: {known}). Train them with "
@@ -107,7 +108,7 @@ def load_weights(name: str, root: str | os.PathLike | None = None, kind: str | N
     import torch
 
     meta = weights_metadata(name, root)
-    pt, _ = _paths(name, root)
+    pt, _ = weights_paths(name, root)
     if kind is not None and meta.get("kind") != kind:
         raise WeightsError(f"weights {name!r} are {meta.get('kind')!r} weights, not {kind!r}")
     if not pt.exists():

@@ -165,3 +165,103 @@ def test_training_faces_never_hold_a_heldout_person():
     assert not set(train.people.tolist()) & seq_subjects
     with pytest.raises(SettingError, match="unknown training set"):
         training_faces("kdef")
+
+
+
+# ---------------------------------------------------------------- model soups
+class _Split:
+    def __init__(self, images, labels):
+        self.images, self.labels = images, labels
+
+
+class _FakeFer:
+    """PublicTest of 12 faces that are all happy (what a soup is chosen on)."""
+
+    def split(self, name):
+        rng = np.random.default_rng(0)
+        return _Split(rng.integers(0, 255, (12, 48, 48), dtype=np.uint8), np.full(12, EMOTIONS.index("happy")))
+
+
+def _tiny_net_weights(root, name, favour: int, push: float, extra=""):
+    from faceanim.emotion.model import EmotionNet, NetConfig
+    from faceanim.weights import save_weights
+
+    torch.manual_seed(0)
+    net = EmotionNet(NetConfig(widths=(4, 4, 4, 4)))
+    with torch.no_grad():
+        net.classifier.bias.zero_()
+        net.classifier.bias[favour] = push
+    save_weights({"model": net.state_dict()}, name, {"kind": "emotion", "net": net.config.to_dict(),
+                                                     "train_config": {"extra": extra}, "command": f"made {name}"},
+                 root=root)
+
+
+def test_average_states_is_the_weighted_mean_and_refuses_mixed_architectures():
+    from faceanim.emotion.model import EmotionNet, NetConfig
+    from faceanim.emotion.soup import average_states
+
+    a, b = EmotionNet(NetConfig(widths=(4, 4, 4, 4))).state_dict(), EmotionNet(NetConfig(widths=(4, 4, 4, 4))).state_dict()
+    b = {k: (v + 1 if v.is_floating_point() else v + 5) for k, v in b.items()}
+    mean = average_states([a, b], [0.25, 0.75])
+    key = next(k for k, v in a.items() if v.is_floating_point() and v.numel() > 1)
+    assert torch.allclose(mean[key], 0.25 * a[key] + 0.75 * b[key], atol=1e-6)
+    counter = next(k for k in a if k.endswith("num_batches_tracked"))
+    assert torch.equal(mean[counter], a[counter])  # counters from the first network, not averaged
+    wide = EmotionNet(NetConfig(widths=(8, 8, 8, 8))).state_dict()
+    with pytest.raises(SettingError, match="architectures"):
+        average_states([a, wide])
+    with pytest.raises(SettingError, match="summing to 1"):
+        average_states([a, b], [0.5, 0.6])
+
+
+def test_greedy_soup_keeps_what_helps_on_publictest_and_exports_one_network(tmp, monkeypatch):
+    import json
+
+    from faceanim.emotion import EmotionRecognizer, NetConfig
+    from faceanim.emotion import export as export_mod
+    from faceanim.emotion.soup import export_soup, greedy_soup
+
+    happy, angry = EMOTIONS.index("happy"), EMOTIONS.index("angry")
+    _tiny_net_weights(tmp, "good", happy, 10.0)
+    _tiny_net_weights(tmp, "good_too", happy, 10.0, extra="ckplus48")
+    _tiny_net_weights(tmp, "bad", angry, 100.0, extra="mead")  # averaged in, it would turn every face angry
+    # a training run's best.pt (its config's tuples, not the metadata's lists) mixes with committed weights
+    from faceanim.emotion.train import TrainConfig
+    from faceanim.weights import load_weights
+
+    cfg = TrainConfig()
+    cfg.net = NetConfig(widths=(4, 4, 4, 4))
+    torch.save({"model": load_weights("good", root=tmp)[0]["model"], "config": cfg.to_dict()}, tmp / "best.pt")
+    soup = greedy_soup(["bad", "good", "good_too", tmp / "best.pt"], fer=_FakeFer(), root=tmp, progress=False)
+    assert [x.label for x in soup.ingredients] == ["good", "good_too", str(tmp / "best.pt")]
+    assert soup.public_acc == 1.0
+    tried = soup.tried.set_index("candidate")
+    assert tried.loc["bad", "alone"] == 0.0 and not tried.loc["bad", "kept"]
+    assert tried.loc["bad", "soup_with_it"] == 0.0
+
+    monkeypatch.setattr(export_mod, "has_dataset", lambda name: False)  # no CK+: the head stays untrained
+    path = export_soup(soup, "souped", root=tmp, progress=False)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert [p["name"] for p in meta["soup"]["ingredients"]] == ["good", "good_too", str(tmp / "best.pt")]
+    assert meta["train_config"]["extra"] == "ckplus48"  # the kept ingredient's extra people, not the left-out one's
+    assert "ckplus48" in meta["protocol"]
+    rec = EmotionRecognizer("souped", weights_root=tmp, precision="fp32")
+    probs, _ = rec.predict(_FakeFer().split("PublicTest").images)
+    assert (probs.argmax(1) == happy).all()
+    with pytest.raises(SettingError, match="exist already"):
+        export_soup(soup, "souped", root=tmp, progress=False)
+
+
+def test_train_refuses_to_replace_weights_before_training(tmp, capsys):
+    from faceanim.cli import main
+
+    _tiny_net_weights(tmp, "mine", 0, 1.0)
+    before = (tmp / "mine.pt").read_bytes()
+    code = main(["train", "emotion", "--epochs", "1", "--name", "mine", "--weights-dir", str(tmp),
+                 "--run-dir", str(tmp / "run")])
+    assert code == 2
+    assert "exist already" in capsys.readouterr().err
+    assert not (tmp / "run").exists()  # refused before any training
+    assert (tmp / "mine.pt").read_bytes() == before
+    code = main(["train", "soup", "nothing_here", "--name", "x", "--weights-dir", str(tmp)])
+    assert code == 2 and "neither emotion weights" in capsys.readouterr().err
