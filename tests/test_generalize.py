@@ -265,3 +265,6 @@ def test_train_refuses_to_replace_weights_before_training(tmp, capsys):
     assert (tmp / "mine.pt").read_bytes() == before
     code = main(["train", "soup", "nothing_here", "--name", "x", "--weights-dir", str(tmp)])
     assert code == 2 and "neither emotion weights" in capsys.readouterr().err
+    (tmp / "broken.pt").write_bytes(b"not a checkpoint")
+    code = main(["train", "soup", str(tmp / "broken.pt"), "--name", "x", "--weights-dir", str(tmp)])
+    assert code == 2 and "could not be read as a training checkpoint" in capsys.readouterr().err

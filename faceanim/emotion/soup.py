@@ -88,7 +88,11 @@ def load_ingredient(ref: str | os.PathLike, root: str | os.PathLike | None = Non
         known = ", ".join(available_weights(kind="emotion", root=root)) or "none"
         raise SettingError(f"{ref!r} is neither emotion weights (found: {known}) nor a training run's best.pt / "
                            "checkpoint.pt")
-    state = load_checkpoint(path)
+    try:
+        state = load_checkpoint(path)
+    except Exception as exc:  # not a torch file, truncated, another pickle
+        raise SettingError(f"{path} could not be read as a training checkpoint ({type(exc).__name__}); give a "
+                           "run's best.pt or checkpoint.pt") from None
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise SettingError(f"{path} holds no emotion network; give a run's best.pt or checkpoint.pt")
     return Ingredient(str(path), state["model"], dict(state["config"]["net"]), state["config"].get("extra", ""))
