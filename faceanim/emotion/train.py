@@ -264,12 +264,14 @@ def _save(obj: dict, path: Path) -> None:
 
 def train_emotion(config: TrainConfig | None = None, run_dir: str | os.PathLike = "runs/emotion",
                   data=None, progress: bool = True, stop_after: int | None = None,
-                  device: str | None = None) -> TrainResult:
+                  device: str | None = None, on_epoch=None) -> TrainResult:
     """Train (or resume) a run in ``run_dir``; returns the history and the best (PublicTest) checkpoint.
 
     ``run_dir/checkpoint.pt`` is rewritten atomically after every epoch, so a killed run resumes where
     it stopped, losing at most the epoch in progress. ``stop_after`` ends this call after that many
     epochs (the run stays resumable). ``data`` is a :class:`~faceanim.data.FER2013` (loaded if None).
+    ``on_epoch(row, is_best)`` is called after each epoch's files are written (``row``: its history entry;
+    ``is_best``: ``best.pt`` was just rewritten), e.g. to copy the best weights somewhere as the run goes.
     """
     import pandas as pd
     from tqdm.auto import tqdm
@@ -391,6 +393,8 @@ def train_emotion(config: TrainConfig | None = None, run_dir: str | os.PathLike 
                    "hardware": hardware_string(dev), "precision": settings.precision, "torch": torch.__version__}, best_path)
         _save(state, ckpt_path)
         write_json(run_dir / "history.json", history)
+        if on_epoch is not None:
+            on_epoch(row, is_best)
         logger.info(f"epoch {epoch + 1}/{cfg.epochs}: loss {row['train_loss']:.4f} train {row['train_acc']:.4f} "
             f"PublicTest {acc:.4f}{' (best)' if is_best else ''} [{secs:.0f} s]")
         done_now += 1
