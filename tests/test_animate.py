@@ -640,6 +640,75 @@ def test_intensity_calibration_picks_the_gain_that_reads_like_a_real_apex():
         IntensityCalibration(gain={"sad": 0.0})
 
 
+def test_identity_cap_is_the_largest_gain_that_keeps_the_person():
+    from faceanim.animate.calibration import IntensityCalibration, _gain_keeping
+
+    kept = {0.5: 1.0, 1.0: 1.0, 1.5: 0.9, 2.0: 0.5, 3.0: 0.7}    # a recovery at the end is not trusted
+    assert _gain_keeping(kept, 0.95) == pytest.approx(1.25)
+    assert _gain_keeping(kept, 0.6) == pytest.approx(1.875)
+    assert _gain_keeping({0.5: 1.0, 3.0: 1.0}, 0.95) == 3.0
+    assert _gain_keeping({0.5: 0.8, 3.0: 0.1}, 0.95) == 0.5
+    cal = IntensityCalibration(gain={"angry": 1.4}, kept={"angry": {"1.0": 1.0}}, capped={"angry": 1.4})
+    back = IntensityCalibration.from_state(cal.to_state())
+    assert back.capped == {"angry": 1.4} and back.kept == {"angry": {"1.0": 1.0}}
+    old = IntensityCalibration.from_state({"gain": {"sad": 2.0}})       # files from before the identity cap
+    assert old.kept == {} and old.capped == {}
+
+
+def test_calibration_never_picks_a_gain_that_loses_the_person(monkeypatch):
+    """A fake animator whose renders read more intense but drift from the person as the gain grows: the
+    reading alone would pick the largest gain; the identity check stops it where 95% are still kept."""
+    from types import SimpleNamespace
+
+    import faceanim.animate.calibration as calibration
+    import faceanim.face.identity as identity
+    from faceanim.labels import EXPRESSIONS
+
+    faces = 20
+    clips = [SimpleNamespace(name=f"S{k:03d}_001", person=f"S{k:03d}", heldout=False, frames=[np.full((8, 8, 3), k)])
+             for k in range(faces)]
+
+    class Anim:
+        def prepare(self, frame):
+            return SimpleNamespace(crop=frame, landmarks=np.zeros((68, 2)), face=int(frame[0, 0, 0]))
+
+        seen: set = set()
+
+        def apex(self, source, emotion, gains, settings=None):
+            self.seen.add(settings)
+            return SimpleNamespace(crops=[(source.face, g) for g in gains], keypoints=[None] * len(gains))
+
+    class Rec:
+        name = "fake"
+
+        def read(self, crop, kp):
+            gain = 0.0 if isinstance(crop, np.ndarray) else crop[1]
+            return SimpleNamespace(intensity=gain / 3.0)               # reaches 0.9 only at gain 2.7
+
+    class Check:
+        def face(self, image, points):
+            return None
+
+        def descriptor(self, image, face):
+            return np.zeros(1)
+
+        def distance(self, crop, kp, reference):
+            face, gain = crop
+            return 0.3 if gain < 1.5 or (gain < 2.0 and face > 0) else 0.9  # face 0 goes at 1.5, all at 2
+
+    monkeypatch.setattr(calibration, "apex_targets", lambda rec, excl: {e: 0.9 for e in EXPRESSIONS})
+    monkeypatch.setattr(identity, "IdentityCheck", Check)
+    cal = calibration.calibrate_intensity(Anim(), Rec(), clips, progress=False)
+    assert cal.kept["sad"][1.75] == pytest.approx(0.95) and cal.kept["sad"][2.0] == 0.0
+    assert all(cal.gain[e] == pytest.approx(1.75) for e in EXPRESSIONS)  # 95% kept up to 1.75, none at 2.0
+    assert cal.capped == {e: pytest.approx(1.75) for e in EXPRESSIONS}
+    assert Anim.seen == {None}                                           # the apex's own default settings
+    free = calibration.calibrate_intensity(Anim(), Rec(), clips, keep_person=None, settings="generator",
+                                           progress=False)
+    assert free.gain["sad"] == pytest.approx(2.7, abs=1e-3) and free.capped == {} and free.kept == {}
+    assert Anim.seen == {None, "generator"}                              # rendered as it will be used
+
+
 def test_calibrated_gain_in_the_animator(animator, astronaut):
     from faceanim.animate import Animator
     from faceanim.animate.calibration import IntensityCalibration

@@ -104,6 +104,7 @@ def test_train_leaves_the_best_weights_in_out_and_they_unpack(gpu, tmp, monkeypa
     monkeypatch.setattr(gpu, "PACK", tmp / "work")
     out = tmp / "out"
     monkeypatch.setenv("OUT", str(out))
+    monkeypatch.setenv("FACEANIM_DATA", str(tmp / "data"))  # train() points it at its assembled data: undone after
     args = argparse.Namespace(epochs=3, minutes=5.0, lr=0.05, batch_size=32, net_size="base", mix="both",
                               light_p=0.3, ferplus_mix=0.5, limit=None, device="cpu", pack=str(path))
     report = gpu.train(args)

@@ -12,6 +12,12 @@ training CK+ sequences and training videos, never the held-out faces the evaluat
 animated apex reads, on average, as intense as real apex faces of that emotion read (CK+48 without the
 held-out subjects). Intensity 1 is then "a real apex, as the intensity estimator sees one"; gain 1 (the
 mean measured displacement) is kept for comparison (``calibrated=False``).
+
+The same renders are also checked for identity (dlib's descriptor against the source face's, the animator's
+identity check), and no gain is chosen past the point where fewer than :data:`KEEP_PERSON` of the training
+faces stay the same person: an emotion whose motion must be tripled before the recognizer reads it as
+intense (MEAD's angry) otherwise turns one person into another, which no intensity is worth. Where that cap
+binds, intensity 1 reads weaker than a real apex, and the calibration says so (``capped``).
 """
 
 from __future__ import annotations
@@ -26,10 +32,12 @@ from ..labels import EMOTIONS, EXPRESSIONS
 from ..weights import StateWeights
 from .clips import HELDOUT_SUBJECTS
 
-__all__ = ["IntensityCalibration", "calibrate_intensity", "GAIN_GRID"]
+__all__ = ["IntensityCalibration", "calibrate_intensity", "GAIN_GRID", "KEEP_PERSON"]
 
 #: gains tried per emotion (the animator's gain range is 0 to 3)
 GAIN_GRID = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)
+#: the share of training faces that must stay the same person at the chosen gain (the issue's 95%)
+KEEP_PERSON = 0.95
 
 
 @dataclass
@@ -42,6 +50,8 @@ class IntensityCalibration(StateWeights):
         curve: emotion -> ``{gain: mean intensity read}`` on the training faces at full intensity.
         faces: the training faces the curves were measured on.
         recognizer: the recognizer (weights name) whose intensity head defines the scale.
+        kept: emotion -> ``{gain: share of the training faces still the same person}`` (empty: not measured).
+        capped: emotion -> the identity cap, for the emotions whose gain it lowered.
     """
 
     weights_kind = "emotion_calibration"
@@ -51,6 +61,8 @@ class IntensityCalibration(StateWeights):
     curve: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
     faces: list[str] = field(default_factory=list, repr=False)
     recognizer: str = ""
+    kept: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
+    capped: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self):
         for e, g in self.gain.items():
@@ -65,13 +77,17 @@ class IntensityCalibration(StateWeights):
         return {"gain": {k: float(v) for k, v in self.gain.items()},
                 "target": {k: float(v) for k, v in self.target.items()},
                 "curve": {k: {str(g): float(x) for g, x in v.items()} for k, v in self.curve.items()},
-                "faces": list(self.faces), "recognizer": self.recognizer}
+                "faces": list(self.faces), "recognizer": self.recognizer,
+                "kept": {k: {str(g): float(x) for g, x in v.items()} for k, v in self.kept.items()},
+                "capped": {k: float(v) for k, v in self.capped.items()}}
 
     @classmethod
     def from_state(cls, state: dict) -> "IntensityCalibration":
         return cls(gain=dict(state["gain"]), target=dict(state.get("target", {})),
                    curve={k: dict(v) for k, v in state.get("curve", {}).items()},
-                   faces=list(state.get("faces", [])), recognizer=state.get("recognizer", ""))
+                   faces=list(state.get("faces", [])), recognizer=state.get("recognizer", ""),
+                   kept={k: dict(v) for k, v in state.get("kept", {}).items()},
+                   capped=dict(state.get("capped", {})))
 
 
 
@@ -89,6 +105,21 @@ def _gain_reaching(curve: dict[float, float], target: float) -> float:
     return float(g0 + (g1 - g0) * (target - r0) / max(r1 - r0, 1e-9))
 
 
+def _gain_keeping(kept: dict[float, float], share: float) -> float:
+    """Largest gain at which at least ``share`` of the faces are still the same person, linear between grid
+    points; the share is first made non-increasing (a running minimum: a face lost at a smaller gain counts as
+    lost), and the grid's ends are the limits."""
+    gains = np.array(sorted(kept), np.float64)
+    left = np.minimum.accumulate(np.array([kept[g] for g in gains], np.float64))
+    if left[-1] >= share:
+        return float(gains[-1])
+    k = int(np.argmax(left < share))
+    if k == 0:
+        return float(gains[0])
+    g0, g1, s0, s1 = gains[k - 1], gains[k], left[k - 1], left[k]
+    return float(g0 + (g1 - g0) * (s0 - share) / max(s0 - s1, 1e-9))
+
+
 def apex_targets(recognizer, exclude_subjects=()) -> dict[str, float]:
     """Mean intensity the recognizer reads on real apex faces per emotion (CK+48; subjects in
     ``exclude_subjects`` left out)."""
@@ -101,10 +132,16 @@ def apex_targets(recognizer, exclude_subjects=()) -> dict[str, float]:
 
 
 def calibrate_intensity(animator, recognizer, clips, gains=GAIN_GRID, threshold: float = 0.3,
+                        keep_person: float | None = KEEP_PERSON, settings=None,
                         progress: bool = True) -> IntensityCalibration:
     """Measure each emotion's reading against gain on the training faces (first frames of the training
-    CK+ sequences and videos that read as neutral) and pick the gain that reads like real apex faces."""
+    CK+ sequences and videos that read as neutral) and pick the gain that reads like real apex faces, at most
+    the largest that keeps ``keep_person`` of those faces the same person (None: no identity cap).
+    ``settings``: how the apexes are rendered (:meth:`~faceanim.animate.Animator.apex`'s default: refiner
+    and texture, uncalibrated); calibrate the emotion-conditioned generator with ``generator=True`` there."""
     from tqdm.auto import tqdm
+
+    from ..face.identity import SAME_PERSON, IdentityCheck
 
     targets = apex_targets(recognizer, HELDOUT_SUBJECTS)
     faces = []
@@ -116,13 +153,28 @@ def calibrate_intensity(animator, recognizer, clips, gains=GAIN_GRID, threshold:
             faces.append((c.name, source))
     if not faces:
         raise SettingError("no training faces that read as neutral to calibrate intensity on")
+    check = IdentityCheck() if keep_person is not None else None
     sums = {e: np.zeros(len(gains)) for e in EXPRESSIONS}
+    same = {e: np.zeros(len(gains)) for e in EXPRESSIONS}
     for _, source in tqdm(faces, desc="calibrating intensity", disable=not progress):
+        reference = check.descriptor(source.crop, check.face(source.crop, source.landmarks)) if check else None
         for e in EXPRESSIONS:
-            apex = animator.apex(source, e, gains)
+            apex = animator.apex(source, e, gains, settings)
             for k, (crop, kp) in enumerate(zip(apex.crops, apex.keypoints)):
                 sums[e][k] += recognizer.read(crop, kp).intensity
+                if check is not None:
+                    same[e][k] += check.distance(crop, kp, reference) < SAME_PERSON
     curve = {e: {float(g): float(s / len(faces)) for g, s in zip(gains, sums[e])} for e in EXPRESSIONS}
-    gain = {e: round(_gain_reaching(curve[e], targets[e]), 3) for e in EXPRESSIONS if e in targets}
+    kept = {e: {float(g): float(s / len(faces)) for g, s in zip(gains, same[e])} for e in EXPRESSIONS} if check else {}
+    gain, capped = {}, {}
+    for e in EXPRESSIONS:
+        if e not in targets:
+            continue
+        gain[e] = round(_gain_reaching(curve[e], targets[e]), 3)
+        if kept:
+            cap = round(_gain_keeping(kept[e], keep_person), 3)
+            if cap < gain[e]:
+                gain[e], capped[e] = cap, cap
     return IntensityCalibration(gain=gain, target=targets, curve=curve, faces=[n for n, _ in faces],
-                                recognizer=str(getattr(recognizer, "name", type(recognizer).__name__)))
+                                recognizer=str(getattr(recognizer, "name", type(recognizer).__name__)),
+                                kept=kept, capped=capped)

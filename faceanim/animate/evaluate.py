@@ -35,9 +35,8 @@ from ..data import list_stills, load_ckplus48
 from ..demo import astronaut as _astronaut
 from ..emotion import create_recognizer
 from ..errors import NoFaceError
-from ..face import create_landmarker
 from ..face.align import AlignedFace
-from ..face.identity import SAME_PERSON, FaceDescriber
+from ..face.identity import SAME_PERSON, IdentityCheck
 from ..face.types import Face
 from ..io import read_image
 from ..labels import EMOTIONS, EXPRESSIONS, to_emotion
@@ -55,21 +54,8 @@ LEVELS = (0.25, 0.5, 0.75, 1.0)
 TARGET_EMOTIONS = EXPRESSIONS
 
 
-class _Scorer:
-    """dlib landmarks in a given box, and identity descriptors, for result frames."""
-
-    def __init__(self):
-        self.landmarker = create_landmarker("dlib68")
-        self.describer = FaceDescriber()
-
-    def face(self, image: np.ndarray, box_from: np.ndarray):
-        lm = np.asarray(box_from)
-        face = Face(box=np.r_[lm.min(0), lm.max(0)], score=1.0, detector="landmarks")
-        self.landmarker.fit(image, [face])
-        return face
-
-    def descriptor(self, image: np.ndarray, face) -> np.ndarray:
-        return self.describer.describe(image, [face])[0]
+#: dlib landmarks in a given box, and identity descriptors, for result frames
+_Scorer = IdentityCheck
 
 
 def _frame_metrics(out: np.ndarray, real: np.ndarray) -> dict:

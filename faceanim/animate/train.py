@@ -31,7 +31,7 @@ from ..errors import SettingError
 from ..runtime import hardware_string
 from ..weights import available_weights, save_weights
 from .animator import DEFAULT_GENERATOR, DEFAULT_REFINER, LEARNED_FROM, Animator
-from .calibration import calibrate_intensity
+from .calibration import KEEP_PERSON, calibrate_intensity
 from .clips import HELDOUT_SUBJECTS, HELDOUT_VIDEOS, load_clips, load_mead_clips
 from .motion import EmotionMotion, learn_emotion_motion, mead_pose_data
 from .networks import CONDITIONS
@@ -151,6 +151,7 @@ def train_animator(steps: int | None = None, run_dir: str | os.PathLike = "runs/
             cal = calibrate_intensity(animator, recognizer, clips, progress=progress)
             out[names["calibration"]] = save_weights(cal.to_state(), names["calibration"], {
                 "kind": "emotion_calibration", "gain": cal.gain, "target": cal.target, "recognizer": cal.recognizer,
+                "capped_by_identity": cal.capped, "keep_person": KEEP_PERSON,
                 "faces": len(cal.faces), "heldout_subjects": list(HELDOUT_SUBJECTS),
                 "heldout_videos": list(HELDOUT_VIDEOS), "command": command}, root=weights_root)
             logger.info(f"{names['calibration']} on {len(cal.faces)} training faces: gains {cal.gain}")

@@ -175,10 +175,11 @@ def _methods(current: Animator, clips: list[Clip], held: str, pose: PoseData | N
                            predictor=None, calibration=None, recognizer=current._recognizer)
             plain = dataclasses.replace(full, generator=True)
             out["MEAD+CK+ generator"] = (gen, plain)
-            if calibrate and recognizer is not None:
+            if calibrate and recognizer is not None:  # measured on the generator's own renders
                 gen_cal = Animator(refiner=current.refiner, generator=generator, motion=motion, texture=texture,
                                    predictor=None, recognizer=current._recognizer,
-                                   calibration=calibrate_intensity(gen, recognizer, train, progress=progress))
+                                   calibration=calibrate_intensity(gen, recognizer, train, settings=plain,
+                                                                   progress=progress))
                 out["MEAD+CK+ generator calibrated"] = (gen_cal, dataclasses.replace(plain, calibrated=True))
     return {k: out[k] for k in TRUTH_METHODS if k in out}
 

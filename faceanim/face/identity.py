@@ -15,7 +15,7 @@ from ..io import as_rgb
 from .landmarks import model_file
 from .types import Face
 
-__all__ = ["FaceDescriber", "SAME_PERSON", "descriptor_distance"]
+__all__ = ["FaceDescriber", "IdentityCheck", "SAME_PERSON", "descriptor_distance"]
 
 #: dlib's same-person threshold on the Euclidean distance between descriptors
 SAME_PERSON = 0.6
@@ -55,3 +55,29 @@ def descriptor_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Euclidean distances between descriptors (broadcasts ``(N, 128)`` against ``(M, 128)`` to ``(N, M)``)."""
     a, b = np.atleast_2d(a), np.atleast_2d(b)
     return np.linalg.norm(a[:, None, :] - b[None, :, :], axis=2)
+
+
+class IdentityCheck:
+    """Whether a rendered face is still its source person: dlib's 68 points fitted again in the box of the
+    points the render was made with, then the descriptors compared (what the animator's evaluations use)."""
+
+    def __init__(self):
+        from .landmarks import create_landmarker
+
+        self.landmarker = create_landmarker("dlib68")
+        self.describer = FaceDescriber()
+
+    def face(self, image: np.ndarray, box_from: np.ndarray) -> Face:
+        """The face in the box around ``box_from`` (``(K, 2)`` points), with dlib's 68 points fitted on ``image``."""
+        lm = np.asarray(box_from)
+        face = Face(box=np.r_[lm.min(0), lm.max(0)], score=1.0, detector="landmarks")
+        self.landmarker.fit(image, [face])
+        return face
+
+    def descriptor(self, image: np.ndarray, face: Face) -> np.ndarray:
+        return self.describer.describe(image, [face])[0]
+
+    def distance(self, image: np.ndarray, points: np.ndarray, reference: np.ndarray) -> float:
+        """Descriptor distance between the face around ``points`` in ``image`` and the ``reference`` descriptor
+        (same person below :data:`SAME_PERSON`)."""
+        return float(np.linalg.norm(self.descriptor(image, self.face(image, points)) - reference))
