@@ -108,7 +108,11 @@ def _decode(path: Path) -> dict:
     with np.load(path) as z:
         arrays = {k: z[k] for k in z.files}
     webp, off = arrays.pop("webp"), arrays.pop("offsets")
-    arrays["images"] = np.stack([cv2.imdecode(webp[a:b], cv2.IMREAD_GRAYSCALE) for a, b in zip(off[:-1], off[1:])])
+    faces = [cv2.imdecode(webp[a:b], cv2.IMREAD_GRAYSCALE) for a, b in zip(off[:-1], off[1:])]
+    bad = [k for k, f in enumerate(faces) if f is None or f.shape != (48, 48)]
+    if bad:
+        raise SystemExit(f"{path}: {len(bad)} faces do not decode (first: #{bad[0]}); run `pack` again")
+    arrays["images"] = np.stack(faces)
     return arrays
 
 
@@ -133,8 +137,7 @@ def slim(root: Path = ROOT) -> list[str]:
     if record.exists():
         raise SystemExit(f"{record} exists: the tree is already slimmed; run `restore` first")
     names = [n for n in _git("ls-files", "-z", root=root).split("\0") if n and not _kept(n)]
-    changed = _git("status", "--porcelain", "-z", "--untracked-files=no", "--", *[n for n in names], root=root) \
-        if names else ""
+    changed = _git("status", "--porcelain", "-z", "--untracked-files=no", "--", *names, root=root) if names else ""
     if changed.strip("\0"):
         first = changed.strip("\0").split("\0")[:5]
         raise SystemExit(f"refusing to slim: tracked files differ from HEAD ({', '.join(first)}); commit or stash first")
@@ -179,6 +182,8 @@ def split(path: Path, out: Path, mib: int = PIECE_MIB) -> list[Path]:
 def train(args) -> dict:
     """Assemble the pack, size one schedule to ``args.minutes`` from the first epoch's time, train it, and keep
     ``$OUT`` holding the best weights so far; returns what ``run.json`` says."""
+    if not args.minutes > 0 or args.epochs < 1:
+        raise SystemExit(f"--minutes must be above 0 and --epochs at least 1 (got {args.minutes}, {args.epochs})")
     t_start = time.time()
     budget = args.minutes * 60
     os.environ["FACEANIM_DATA"] = str(assemble(Path(args.pack)).parent.parent)
@@ -295,7 +300,12 @@ def main() -> None:
     elif args.step == "status":
         _status(carry)
     elif args.step == "train":
-        train(args)
+        from faceanim.errors import FaceanimError
+
+        try:
+            train(args)
+        except FaceanimError as exc:  # a bad setting or missing data: its message, not a traceback
+            raise SystemExit(f"gpu_emotion train: {exc}") from None
     else:
         print(unpack(args.folder))
 

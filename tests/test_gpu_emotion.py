@@ -120,3 +120,17 @@ def test_train_leaves_the_best_weights_in_out_and_they_unpack(gpu, tmp, monkeypa
     args.epochs, args.minutes = 500, 0.05
     short = gpu.train(args)
     assert 2 <= short["epochs"] < 500 and short["epochs_done"] == short["epochs"]
+    args.minutes = 0
+    with pytest.raises(SystemExit, match="--minutes must be above 0"):
+        gpu.train(args)
+
+
+def test_a_damaged_pack_says_so(gpu, tmp):
+    path = gpu.pack(tmp, fer=_fer(n=40))
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["webp"][arrays["offsets"][3]:arrays["offsets"][4]] = 0  # one face's bytes wiped
+    with open(path, "wb") as f:  # a handle: np.savez would add ".npz" to the name
+        np.savez(f, **arrays)
+    with pytest.raises(SystemExit, match="1 faces do not decode"):
+        gpu.assemble(path, tmp / "device")
